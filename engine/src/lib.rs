@@ -1,0 +1,1 @@
+//! Strike engine (in progress).

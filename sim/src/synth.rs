@@ -1,0 +1,1 @@
+//! The synthetic session generator. (Implemented by the generator work.)

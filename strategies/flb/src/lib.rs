@@ -1,0 +1,1 @@
+//! FLB strategy (in progress).

@@ -1,0 +1,1 @@
+//! Test plugin bad_abi (in progress).

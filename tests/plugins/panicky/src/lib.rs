@@ -1,0 +1,1 @@
+//! Test plugin panicky (in progress).
