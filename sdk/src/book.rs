@@ -43,11 +43,26 @@ impl BookSide {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BookFault {
     /// The price is not a level of this market's grid.
-    OffGrid { price: Price },
+    OffGrid {
+        /// The refused price.
+        price: Price,
+    },
     /// The delta would take the level below zero (the level is left unchanged).
-    NegativeLevel { price: Price, size: Qty, delta: Qty },
+    NegativeLevel {
+        /// The level's price.
+        price: Price,
+        /// Its size before the delta.
+        size: Qty,
+        /// The refused delta.
+        delta: Qty,
+    },
     /// After the update the best bid is at or above the best ask.
-    Crossed { bid: Price, ask: Price },
+    Crossed {
+        /// Best bid.
+        bid: Price,
+        /// Best ask.
+        ask: Price,
+    },
 }
 
 impl fmt::Display for BookFault {

@@ -137,9 +137,15 @@ pub enum GridError {
     /// More than [`MAX_BANDS`] bands.
     TooManyBands,
     /// A band with `step == 0`, `start >= end`, or `end − start` not a multiple of `step`.
-    BadBand { index: u8 },
+    BadBand {
+        /// Index of the band in `price_ranges`.
+        index: u8,
+    },
     /// Bands not ascending and contiguous (each must start where the previous ended).
-    NotContiguous { index: u8 },
+    NotContiguous {
+        /// Index of the band in `price_ranges`.
+        index: u8,
+    },
     /// A band's bound or step was not a valid price string.
     BadNumber(ParseError),
 }

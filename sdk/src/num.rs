@@ -22,7 +22,10 @@ pub enum ParseError {
     /// The input was empty (or only a sign).
     Empty,
     /// A byte that is not a digit, a single `.`, or a leading `-` (where allowed), at this offset.
-    Malformed { at: u8 },
+    Malformed {
+        /// Byte offset of the first bad byte.
+        at: u8,
+    },
     /// More non-zero decimals than the type holds (e.g. `"0.00001"` as a price).
     TooManyDecimals,
     /// The value does not fit the type's range (e.g. a price above `1.0000`).

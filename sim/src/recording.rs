@@ -214,13 +214,16 @@ impl Recording {
             Some(l) => l.map_err(|e| RecordingError::io(path, e))?,
             None => return Err(RecordingError::format(path, 1, "empty recording: the header line is missing")),
         };
-        let header: Header = serde_json::from_str(&first)
-            .map_err(|e| RecordingError::format(path, 1, format!("bad header: {e}")))?;
+        let header: Header =
+            serde_json::from_str(&first).map_err(|e| RecordingError::format(path, 1, format!("bad header: {e}")))?;
         if header.strike_recording != FORMAT_VERSION {
             return Err(RecordingError::format(
                 path,
                 1,
-                format!("recording format version {} is not supported (expected {FORMAT_VERSION})", header.strike_recording),
+                format!(
+                    "recording format version {} is not supported (expected {FORMAT_VERSION})",
+                    header.strike_recording
+                ),
             ));
         }
         let mut frames = Vec::new();
@@ -278,14 +281,409 @@ pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>, RecordingError> {
 }
 
 mod readers {
-    use super::*;
+    //! The foreign-format readers behind [`Recording::read_capture_object`] and
+    //! [`Recording::read_bare_frames`]. Both produce NO-price-scale recordings
+    //! (`yes_price_scale: false`): the captures were taken with Kalshi's default
+    //! `use_yes_price: false` (checked: the demo session's first WebSocket snapshots equal the REST
+    //! `orderbook_fp` books level for level). Markets carry only what the file says; a market
+    //! without `price_level_structure`/`price_ranges` gets the default `linear_cent` grid, which
+    //! covers every price in these captures (all whole cents).
 
-    pub(super) fn capture_object(path: &Path) -> Result<Recording, RecordingError> {
-        let _ = (path, open_maybe_gz as fn(&Path) -> _);
-        Err(RecordingError::format(path, 0, "capture-object reader not implemented yet"))
+    use super::*;
+    use crate::import::{decimal_text, rfc3339_ns};
+    use serde_json::value::RawValue;
+    use std::collections::HashSet;
+
+    /// The `ws_orderbook_stream.json` object; only the keys the reader needs.
+    #[derive(Deserialize)]
+    struct CaptureObject<'a> {
+        #[serde(default)]
+        tickers: Vec<String>,
+        #[serde(borrow)]
+        frames: Vec<CaptureFrame<'a>>,
     }
 
+    #[derive(Deserialize)]
+    struct CaptureFrame<'a> {
+        received_ms: u64,
+        #[serde(borrow)]
+        frame: &'a RawValue,
+    }
+
+    /// The envelope of a Kalshi frame: `type` is required (every Kalshi message has one), `msg`
+    /// is looked into only for tickers and `ts_ms`.
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type")]
+        ty: String,
+        #[serde(default, borrow)]
+        msg: Option<&'a RawValue>,
+    }
+
+    /// The few `msg` fields that name markets or carry the exchange time. Every field is taken as
+    /// any JSON value so a message of another shape is skipped, not refused.
+    #[derive(Deserialize, Default)]
+    struct MsgPeek {
+        #[serde(default)]
+        market_ticker: Option<serde_json::Value>,
+        #[serde(default)]
+        market_tickers: Option<serde_json::Value>,
+        #[serde(default)]
+        ticker: Option<serde_json::Value>,
+        #[serde(default)]
+        ts_ms: Option<serde_json::Value>,
+    }
+
+    /// What a frame says about markets and time.
+    struct Peeked {
+        tickers: Vec<String>,
+        ts_ms: Option<u64>,
+    }
+
+    /// Parses a frame's envelope; `Err` holds the reason it is not a Kalshi frame.
+    fn peek(text: &str) -> Result<Peeked, String> {
+        let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| format!("not a Kalshi frame: {e}"))?;
+        let m: MsgPeek = env.msg.and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default();
+        let mut tickers = Vec::new();
+        if let Some(serde_json::Value::String(t)) = m.market_ticker {
+            tickers.push(t);
+        }
+        if let Some(serde_json::Value::Array(ts)) = m.market_tickers {
+            tickers.extend(ts.into_iter().filter_map(|v| match v {
+                serde_json::Value::String(t) => Some(t),
+                _ => None,
+            }));
+        }
+        // `user_order` names its market `ticker` (kalshi-protocol.md §1.7).
+        if env.ty == "user_order" {
+            if let Some(serde_json::Value::String(t)) = m.ticker {
+                tickers.push(t);
+            }
+        }
+        Ok(Peeked { tickers, ts_ms: m.ts_ms.and_then(|v| v.as_u64()) })
+    }
+
+    /// Markets in first-seen order, without duplicates.
+    #[derive(Default)]
+    struct MarketList {
+        seen: HashSet<String>,
+        markets: Vec<MarketRecord>,
+    }
+
+    impl MarketList {
+        fn add(&mut self, ticker: &str) {
+            if !ticker.is_empty() && self.seen.insert(ticker.to_string()) {
+                self.markets.push(MarketRecord { ticker: ticker.to_string(), ..Default::default() });
+            }
+        }
+    }
+
+    /// `text` without the insignificant whitespace between JSON tokens; strings (keys and values),
+    /// numbers, key order and escapes are kept byte for byte. `text` must be valid JSON.
+    pub(super) fn compact_json(text: &str) -> String {
+        let mut out = Vec::with_capacity(text.len());
+        let (mut in_str, mut esc) = (false, false);
+        for &b in text.as_bytes() {
+            if in_str {
+                out.push(b);
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+            } else if b == b'"' {
+                in_str = true;
+                out.push(b);
+            } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                out.push(b);
+            }
+        }
+        // Only ASCII whitespace outside strings was dropped, so the bytes are still UTF-8.
+        String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+    }
+
+    /// Reads `ws_orderbook_stream.json`: `{tickers, frames: [{received_ms, frame}]}` (other keys
+    /// ignored). Each frame is kept as its exact text with the capture file's pretty-printing
+    /// whitespace removed; `recv_ns` is `received_ms` in ns, raised to the previous frame's
+    /// `recv_ns + 1` where several frames share a millisecond, so it is strictly increasing.
+    /// Markets: `tickers`, then any other ticker the frames name. When `markets_settled.json`
+    /// (a REST `GET /markets` answer: `{markets: [Market...]}`) sits beside the file, the
+    /// markets it lists get their result and metadata from it; see [`apply_settled`].
+    pub(super) fn capture_object(path: &Path) -> Result<Recording, RecordingError> {
+        let mut text = String::new();
+        open_maybe_gz(path)?.read_to_string(&mut text).map_err(|e| RecordingError::io(path, e))?;
+        let cap: CaptureObject<'_> = serde_json::from_str(&text).map_err(|e| {
+            RecordingError::format(
+                path,
+                e.line(),
+                format!("not a capture object {{tickers, frames: [{{received_ms, frame}}]}}: {e}"),
+            )
+        })?;
+        let mut markets = MarketList::default();
+        for t in &cap.tickers {
+            markets.add(t);
+        }
+        let mut frames = Vec::with_capacity(cap.frames.len());
+        let mut prev: Option<u64> = None;
+        for (i, cf) in cap.frames.iter().enumerate() {
+            let text = compact_json(cf.frame.get());
+            let p = peek(&text).map_err(|m| RecordingError::format(path, 0, format!("frames[{i}]: {m}")))?;
+            for t in &p.tickers {
+                markets.add(t);
+            }
+            let at = cf
+                .received_ms
+                .checked_mul(1_000_000)
+                .ok_or_else(|| RecordingError::format(path, 0, format!("frames[{i}]: received_ms out of range")))?;
+            let recv_ns = match prev {
+                Some(p) if at <= p => p + 1,
+                _ => at,
+            };
+            prev = Some(recv_ns);
+            frames.push(Frame { recv_ns, text });
+        }
+        let mut source = format!("Kalshi WebSocket capture object {}", path.display());
+        let settled = path.with_file_name("markets_settled.json");
+        if settled.is_file() {
+            apply_settled(&settled, &mut markets.markets)?;
+            source.push_str(&format!(" + REST settled markets {}", settled.display()));
+        }
+        let header = Header {
+            strike_recording: FORMAT_VERSION,
+            source,
+            yes_price_scale: false,
+            markets: markets.markets,
+            events: Vec::new(),
+        };
+        Ok(Recording { header, frames })
+    }
+
+    /// One `price_ranges` band as Kalshi sends it.
+    #[derive(Deserialize)]
+    struct RangeIn {
+        start: String,
+        end: String,
+        step: String,
+    }
+
+    /// The Kalshi Market object fields that map cleanly onto a [`MarketRecord`].
+    #[derive(Deserialize)]
+    struct MarketIn<'a> {
+        ticker: String,
+        #[serde(default)]
+        event_ticker: Option<String>,
+        #[serde(default)]
+        series_ticker: Option<String>,
+        #[serde(default)]
+        result: Option<String>,
+        #[serde(default)]
+        strike_type: Option<String>,
+        #[serde(default, borrow)]
+        floor_strike: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        cap_strike: Option<&'a RawValue>,
+        #[serde(default)]
+        yes_sub_title: Option<String>,
+        #[serde(default)]
+        price_level_structure: Option<String>,
+        #[serde(default)]
+        price_ranges: Option<Vec<RangeIn>>,
+        #[serde(default)]
+        open_time: Option<String>,
+        #[serde(default)]
+        close_time: Option<String>,
+        #[serde(default)]
+        exchange_index: Option<u8>,
+    }
+
+    #[derive(Deserialize)]
+    struct SettledFile<'a> {
+        #[serde(default, borrow)]
+        markets: Vec<MarketIn<'a>>,
+    }
+
+    /// Fills in the records of `markets` that `settled` (a REST `GET /markets` answer) lists:
+    /// `result` (`"yes"`/`"no"` only; `""` and other values are left unset), `event_ticker`,
+    /// `series_ticker`, `strike_type`, `floor_strike`/`cap_strike` (as decimal text),
+    /// `yes_sub_title`, `price_level_structure`, `price_ranges`, `open_ts_ms`/`close_ts_ms` and
+    /// `exchange_index`, each only where present and non-empty. Markets it lists that the capture
+    /// does not mention are ignored.
+    fn apply_settled(settled: &Path, markets: &mut [MarketRecord]) -> Result<(), RecordingError> {
+        let mut text = String::new();
+        open_maybe_gz(settled)?.read_to_string(&mut text).map_err(|e| RecordingError::io(settled, e))?;
+        let file: SettledFile<'_> = serde_json::from_str(&text).map_err(|e| {
+            RecordingError::format(
+                settled,
+                e.line(),
+                format!("not a REST markets answer {{markets: [Market...]}}: {e}"),
+            )
+        })?;
+        let nonempty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
+        let ms = |s: &Option<String>, what: &str, ticker: &str| -> Result<Option<i64>, RecordingError> {
+            match nonempty(s) {
+                None => Ok(None),
+                Some(t) => rfc3339_ns(&t)
+                    .map(|ns| Some(ns.div_euclid(1_000_000)))
+                    .map_err(|m| RecordingError::format(settled, 0, format!("market {ticker}: {what}: {m}"))),
+            }
+        };
+        for m in &file.markets {
+            let Some(rec) = markets.iter_mut().find(|r| r.ticker == m.ticker) else { continue };
+            let strike = |raw: Option<&RawValue>, what: &str| -> Result<Option<String>, RecordingError> {
+                match raw {
+                    None => Ok(None),
+                    Some(r) => decimal_text(r)
+                        .map_err(|e| RecordingError::format(settled, 0, format!("market {}: {what}: {e}", m.ticker))),
+                }
+            };
+            if let Some(r) = nonempty(&m.result).filter(|r| r == "yes" || r == "no") {
+                rec.result = Some(r);
+            }
+            if let Some(e) = nonempty(&m.event_ticker) {
+                rec.event_ticker = e;
+            }
+            if let Some(s) = nonempty(&m.series_ticker) {
+                rec.series_ticker = s;
+            }
+            if let Some(s) = nonempty(&m.strike_type) {
+                rec.strike_type = Some(s);
+            }
+            if let Some(f) = strike(m.floor_strike, "floor_strike")? {
+                rec.floor_strike = Some(f);
+            }
+            if let Some(c) = strike(m.cap_strike, "cap_strike")? {
+                rec.cap_strike = Some(c);
+            }
+            if let Some(s) = nonempty(&m.yes_sub_title) {
+                rec.yes_sub_title = Some(s);
+            }
+            if let Some(s) = nonempty(&m.price_level_structure) {
+                rec.price_level_structure = Some(s);
+            }
+            if let Some(rs) = m.price_ranges.as_ref().filter(|r| !r.is_empty()) {
+                rec.price_ranges = rs
+                    .iter()
+                    .map(|r| PriceRange { start: r.start.clone(), end: r.end.clone(), step: r.step.clone() })
+                    .collect();
+            }
+            if let Some(t) = ms(&m.open_time, "open_time", &m.ticker)? {
+                rec.open_ts_ms = t;
+            }
+            if let Some(t) = ms(&m.close_time, "close_time", &m.ticker)? {
+                rec.close_ts_ms = t;
+            }
+            if let Some(x) = m.exchange_index {
+                rec.exchange_index = x;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads bare Kalshi frames, one JSON object per line (`*.jsonl`, `*.jsonl.gz`); blank lines
+    /// are skipped and every other line must be a Kalshi frame (an object with a `type`), kept
+    /// verbatim (surrounding whitespace trimmed).
+    ///
+    /// `recv_ns` is strictly increasing: a frame's `msg.ts_ms` in ns when present and later than
+    /// the previous frame's `recv_ns`, else the previous `recv_ns` + 1 µs. Frames before the first
+    /// one with a `ts_ms` (subscription acks, the first snapshots) are placed 1 µs apart, ending
+    /// 1 µs before it. Markets: every `market_ticker` / `market_tickers` entry (and `ticker` of
+    /// `user_order` messages), in first-seen order.
     pub(super) fn bare_frames(path: &Path) -> Result<Recording, RecordingError> {
-        Err(RecordingError::format(path, 0, "bare-frame reader not implemented yet"))
+        const STEP_NS: u64 = 1_000;
+        let mut reader = BufReader::new(open_maybe_gz(path)?);
+        let mut markets = MarketList::default();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut ts: Vec<Option<u64>> = Vec::new();
+        let mut line = String::new();
+        let mut line_no = 0usize;
+        loop {
+            line.clear();
+            line_no += 1;
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(RecordingError::format(path, line_no, format!("not UTF-8 text: {e}")))
+                }
+                Err(e) => return Err(RecordingError::io(path, e)),
+            }
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let p = peek(text).map_err(|m| RecordingError::format(path, line_no, m))?;
+            for t in &p.tickers {
+                markets.add(t);
+            }
+            ts.push(p.ts_ms.and_then(|ms| ms.checked_mul(1_000_000)));
+            frames.push(Frame { recv_ns: 0, text: text.to_string() });
+        }
+        // Anchor the leading frames without a timestamp just before the first timestamped one.
+        let lead = ts.iter().position(Option::is_some).unwrap_or(ts.len());
+        let first = ts.get(lead).copied().flatten().unwrap_or(0);
+        let mut prev = first.saturating_sub(STEP_NS * (lead as u64 + 1));
+        for (i, (fr, t)) in frames.iter_mut().zip(&ts).enumerate() {
+            fr.recv_ns = match *t {
+                Some(t) if t > prev || (i == 0 && t >= prev) => t,
+                _ => prev + STEP_NS,
+            };
+            prev = fr.recv_ns;
+        }
+        let header = Header {
+            strike_recording: FORMAT_VERSION,
+            source: format!("bare Kalshi WebSocket frames {}", path.display()),
+            yes_price_scale: false,
+            markets: markets.markets,
+            events: Vec::new(),
+        };
+        Ok(Recording { header, frames })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn temp_file(name: &str, content: &[u8]) -> PathBuf {
+            let dir = std::env::temp_dir().join(format!("strike-sim-readers-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join(name);
+            std::fs::write(&p, content).unwrap();
+            p
+        }
+
+        #[test]
+        fn compact_json_keeps_strings_and_key_order() {
+            let t = "{\n \"b\": [1, 2.50],\n \"a\": \"x y \\\" z\\\\\",\t\"c\" : {}\n}";
+            assert_eq!(compact_json(t), r#"{"b":[1,2.50],"a":"x y \" z\\","c":{}}"#);
+        }
+
+        #[test]
+        fn bare_frames_times_markets_and_a_malformed_line() {
+            let good = concat!(
+                "{\"type\":\"subscribed\",\"id\":1,\"msg\":{\"channel\":\"orderbook_delta\",\"sid\":1}}\n\n",
+                "{\"type\":\"orderbook_snapshot\",\"sid\":1,\"seq\":1,\"msg\":{\"market_ticker\":\"A\"}}\n",
+                "{\"type\":\"orderbook_delta\",\"sid\":1,\"seq\":2,\"msg\":{\"market_ticker\":\"B\",\"ts_ms\":5}}\n",
+                "{\"type\":\"orderbook_delta\",\"sid\":1,\"seq\":3,\"msg\":{\"market_ticker\":\"A\",\"ts_ms\":5}}\n",
+                "{\"type\":\"user_order\",\"sid\":2,\"msg\":{\"ticker\":\"C\",\"ts_ms\":4}}\n",
+            );
+            let r = bare_frames(&temp_file("good.jsonl", good.as_bytes())).unwrap();
+            let ns: Vec<u64> = r.frames.iter().map(|f| f.recv_ns).collect();
+            assert_eq!(ns, [4_998_000, 4_999_000, 5_000_000, 5_001_000, 5_002_000]);
+            let t: Vec<&str> = r.header.markets.iter().map(|m| m.ticker.as_str()).collect();
+            assert_eq!(t, ["A", "B", "C"]);
+            assert!(!r.header.yes_price_scale);
+
+            let bad = "{\"type\":\"ok\",\"msg\":{}}\n\n{\"type\":\"orderbook_delta\",\"msg\":{\n";
+            let err = bare_frames(&temp_file("bad.jsonl", bad.as_bytes())).unwrap_err();
+            match &err {
+                RecordingError::Format { line, .. } => assert_eq!(*line, 3),
+                other => panic!("expected a format error, got {other:?}"),
+            }
+            assert!(err.to_string().contains("bad.jsonl:3:"), "{err}");
+            let untyped = bare_frames(&temp_file("untyped.jsonl", b"{\"a\":1}\n")).unwrap_err();
+            assert!(untyped.to_string().contains(":1:") && untyped.to_string().contains("type"), "{untyped}");
+        }
     }
 }

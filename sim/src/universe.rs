@@ -87,7 +87,11 @@ impl UniverseData {
             let bracket_shapes = metas.iter().all(|m| {
                 matches!(
                     m.strike_type,
-                    StrikeType::Less | StrikeType::LessOrEqual | StrikeType::Between | StrikeType::Greater | StrikeType::GreaterOrEqual
+                    StrikeType::Less
+                        | StrikeType::LessOrEqual
+                        | StrikeType::Between
+                        | StrikeType::Greater
+                        | StrikeType::GreaterOrEqual
                 )
             }) && metas.iter().any(|m| m.strike_type == StrikeType::Between);
             let kind = if exclusive || (bracket_shapes && metas.len() > 1) {
@@ -140,8 +144,7 @@ impl UniverseData {
 
 /// Parses Kalshi's `fee_multiplier` decimal text into parts per million.
 fn multiplier_ppm(s: &str) -> Result<u32, String> {
-    let v = strike_sdk::num::parse_fixed(s.as_bytes(), 6, false)
-        .map_err(|e| format!("fee_multiplier {s:?}: {e}"))?;
+    let v = strike_sdk::num::parse_fixed(s.as_bytes(), 6, false).map_err(|e| format!("fee_multiplier {s:?}: {e}"))?;
     u32::try_from(v).map_err(|_| format!("fee_multiplier {s:?} is too large"))
 }
 
@@ -161,8 +164,10 @@ pub fn market_meta(id: MarketId, rec: &MarketRecord) -> Result<MarketMeta, Strin
     m.floor_strike = strike(&rec.floor_strike, "floor_strike")?;
     m.cap_strike = strike(&rec.cap_strike, "cap_strike")?;
     m.grid = if !rec.price_ranges.is_empty() {
-        PriceGrid::from_price_ranges(rec.price_ranges.iter().map(|r| (r.start.as_str(), r.end.as_str(), r.step.as_str())))
-            .map_err(|e| e.to_string())?
+        PriceGrid::from_price_ranges(
+            rec.price_ranges.iter().map(|r| (r.start.as_str(), r.end.as_str(), r.step.as_str())),
+        )
+        .map_err(|e| e.to_string())?
     } else if let Some(name) = &rec.price_level_structure {
         PriceStructure::from_name(name)
             .ok_or_else(|| format!("unknown price_level_structure {name:?} and no price_ranges"))?

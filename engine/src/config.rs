@@ -1,0 +1,406 @@
+//! Engine configuration: `engine.toml` and `risk.toml`.
+//!
+//! Files are TOML. Money, prices and sizes are strings in Kalshi's notation (`"500.00"`,
+//! `"0.99"`), parsed exactly. Loading reports **every** problem at once, each naming its key:
+//! unknown keys (found with `serde_ignored`), values of the wrong type, and values out of range.
+//! Without a file the built-in defaults apply; the shipped `config/*.toml` state exactly those
+//! defaults (a test keeps them equal).
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use strike_sdk::fees::AccountPrecision;
+use strike_sdk::num::{Money, Price, Qty};
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<built-in>`).
+    pub file: PathBuf,
+    /// One line per problem, each naming its key.
+    pub errors: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {} problem(s):", self.file.display(), self.errors.len())?;
+        for e in &self.errors {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How stages are placed on threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topology {
+    /// Feed, trader and gateway polled in turn on one thread, joined by SPSC rings.
+    Fused,
+}
+
+/// `engine.toml`, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Capital strategies size against (Kelly bankroll), micro-dollars.
+    pub capital: Money,
+    /// Balance precision of the account (fee rounding).
+    pub account_precision: AccountPrecision,
+    /// Stage placement.
+    pub topology: Topology,
+    /// Capacity of each SPSC ring, events.
+    pub ring_capacity: usize,
+    /// Most intents (and cancels) one strategy callback may queue.
+    pub intents_per_callback: usize,
+    /// Interval of `on_timer` callbacks, ns of engine time.
+    pub timer_interval_ns: u64,
+    /// Risk limits file (resolved against the engine file's folder).
+    pub risk_file: PathBuf,
+    /// Folder of per-strategy configs `<name>.toml` (resolved likewise).
+    pub strategies_dir: PathBuf,
+    /// The risk limits loaded from `risk_file`.
+    pub risk: RiskConfig,
+}
+
+/// `risk.toml`, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskConfig {
+    /// Largest single order, hundredths of a contract.
+    pub max_order_contracts: Qty,
+    /// Largest single order notional, micro-dollars.
+    pub max_order_notional: Money,
+    /// Lowest YES-scale price an order may carry.
+    pub min_price: Price,
+    /// Highest YES-scale price an order may carry.
+    pub max_price: Price,
+    /// Largest worst-case absolute position per market, hundredths of a contract.
+    pub max_position_contracts: Qty,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            max_order_contracts: Qty::contracts(500),
+            max_order_notional: Money::dollars(500),
+            min_price: Price(100),
+            max_price: Price(9900),
+            max_position_contracts: Qty::contracts(1000),
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            capital: Money::dollars(10_000),
+            account_precision: AccountPrecision::Cent,
+            topology: Topology::Fused,
+            ring_capacity: 65_536,
+            intents_per_callback: 64,
+            timer_interval_ns: 1_000_000_000,
+            risk_file: PathBuf::from("risk.toml"),
+            strategies_dir: PathBuf::from("strategies"),
+            risk: RiskConfig::default(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct RawEngine {
+    capital: Option<toml::Value>,
+    account_precision: Option<toml::Value>,
+    topology: Option<toml::Value>,
+    ring_capacity: Option<toml::Value>,
+    intents_per_callback: Option<toml::Value>,
+    timer_interval_ms: Option<toml::Value>,
+    risk: Option<toml::Value>,
+    strategies_dir: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawRisk {
+    max_order_contracts: Option<toml::Value>,
+    max_order_notional: Option<toml::Value>,
+    min_price: Option<toml::Value>,
+    max_price: Option<toml::Value>,
+    max_position_contracts: Option<toml::Value>,
+}
+
+/// Parses TOML into `T`, collecting unknown keys as errors instead of stopping at the first.
+fn parse_collecting<T: for<'de> Deserialize<'de>>(text: &str, errors: &mut Vec<String>, known: &str) -> Option<T> {
+    let de = match toml::Deserializer::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(format!("not valid TOML: {}", e.to_string().trim()));
+            return None;
+        }
+    };
+    let mut unknown = Vec::new();
+    match serde_ignored::deserialize(de, |path| unknown.push(path.to_string())) {
+        Ok(v) => {
+            for k in unknown {
+                errors.push(format!("unknown key `{k}` (known keys: {known})"));
+            }
+            Some(v)
+        }
+        Err(e) => {
+            errors.push(e.to_string().trim().to_string());
+            None
+        }
+    }
+}
+
+fn string_of<'a>(v: &'a toml::Value, key: &str, errors: &mut Vec<String>) -> Option<&'a str> {
+    match v.as_str() {
+        Some(s) => Some(s),
+        None => {
+            errors.push(format!("`{key}` must be a string, e.g. {key} = \"1.00\""));
+            None
+        }
+    }
+}
+
+fn money(v: &Option<toml::Value>, key: &str, default: Money, errors: &mut Vec<String>) -> Money {
+    let Some(v) = v else { return default };
+    let Some(s) = string_of(v, key, errors) else { return default };
+    match Money::parse(s) {
+        Ok(m) if m.0 > 0 => m,
+        Ok(_) => {
+            errors.push(format!("`{key}` must be a positive dollar amount, got {s:?}"));
+            default
+        }
+        Err(e) => {
+            errors.push(format!("`{key}`: {e} in {s:?} (dollars with up to 6 decimals)"));
+            default
+        }
+    }
+}
+
+fn qty(v: &Option<toml::Value>, key: &str, default: Qty, errors: &mut Vec<String>) -> Qty {
+    let Some(v) = v else { return default };
+    let Some(s) = string_of(v, key, errors) else { return default };
+    match Qty::parse(s) {
+        Ok(q) if q.0 > 0 => q,
+        Ok(_) => {
+            errors.push(format!("`{key}` must be a positive number of contracts, got {s:?}"));
+            default
+        }
+        Err(e) => {
+            errors.push(format!("`{key}`: {e} in {s:?} (contracts with up to 2 decimals)"));
+            default
+        }
+    }
+}
+
+fn price(v: &Option<toml::Value>, key: &str, default: Price, errors: &mut Vec<String>) -> Price {
+    let Some(v) = v else { return default };
+    let Some(s) = string_of(v, key, errors) else { return default };
+    match Price::parse(s) {
+        Ok(p) if p.0 > 0 && p < Price::MAX => p,
+        Ok(_) => {
+            errors.push(format!("`{key}` must be strictly between 0 and 1, got {s:?}"));
+            default
+        }
+        Err(e) => {
+            errors.push(format!("`{key}`: {e} in {s:?} (dollars, up to 4 decimals)"));
+            default
+        }
+    }
+}
+
+fn int(v: &Option<toml::Value>, key: &str, default: u64, range: (u64, u64), errors: &mut Vec<String>) -> u64 {
+    let Some(v) = v else { return default };
+    match v.as_integer() {
+        Some(i) if i >= range.0 as i64 && i as u64 <= range.1 => i as u64,
+        _ => {
+            errors.push(format!("`{key}` must be an integer in {}..={}, got {v}", range.0, range.1));
+            default
+        }
+    }
+}
+
+impl RiskConfig {
+    /// Parses `risk.toml` text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<RiskConfig, ConfigError> {
+        let mut errors = Vec::new();
+        let known = "max_order_contracts, max_order_notional, min_price, max_price, max_position_contracts";
+        let raw: RawRisk = parse_collecting(text, &mut errors, known).unwrap_or_default();
+        let d = RiskConfig::default();
+        let c = RiskConfig {
+            max_order_contracts: qty(
+                &raw.max_order_contracts,
+                "max_order_contracts",
+                d.max_order_contracts,
+                &mut errors,
+            ),
+            max_order_notional: money(&raw.max_order_notional, "max_order_notional", d.max_order_notional, &mut errors),
+            min_price: price(&raw.min_price, "min_price", d.min_price, &mut errors),
+            max_price: price(&raw.max_price, "max_price", d.max_price, &mut errors),
+            max_position_contracts: qty(
+                &raw.max_position_contracts,
+                "max_position_contracts",
+                d.max_position_contracts,
+                &mut errors,
+            ),
+        };
+        if c.min_price > c.max_price {
+            errors.push(format!("`min_price` ({}) must not exceed `max_price` ({})", c.min_price, c.max_price));
+        }
+        if errors.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError { file: file.to_path_buf(), errors })
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Parses `engine.toml` text and loads the risk file it names (relative to `file`'s folder).
+    pub fn parse(text: &str, file: &Path) -> Result<EngineConfig, ConfigError> {
+        let mut errors = Vec::new();
+        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir";
+        let raw: RawEngine = parse_collecting(text, &mut errors, known).unwrap_or_default();
+        let d = EngineConfig::default();
+        let capital = money(&raw.capital, "capital", d.capital, &mut errors);
+        let account_precision = match raw.account_precision.as_ref().map(|v| v.as_str()) {
+            None => d.account_precision,
+            Some(Some("cent")) => AccountPrecision::Cent,
+            Some(Some("centicent")) => AccountPrecision::Centicent,
+            Some(other) => {
+                errors.push(format!("`account_precision` must be \"cent\" or \"centicent\", got {other:?}"));
+                d.account_precision
+            }
+        };
+        let topology = match raw.topology.as_ref().map(|v| v.as_str()) {
+            None | Some(Some("fused")) => Topology::Fused,
+            Some(other) => {
+                errors.push(format!("`topology` must be \"fused\", got {other:?}"));
+                Topology::Fused
+            }
+        };
+        let ring_capacity =
+            int(&raw.ring_capacity, "ring_capacity", d.ring_capacity as u64, (1024, 1 << 24), &mut errors);
+        if !ring_capacity.is_power_of_two() {
+            errors.push(format!("`ring_capacity` must be a power of two, got {ring_capacity}"));
+        }
+        let intents = int(&raw.intents_per_callback, "intents_per_callback", 64, (1, 4096), &mut errors) as usize;
+        let timer_ms = int(&raw.timer_interval_ms, "timer_interval_ms", 1000, (1, 3_600_000), &mut errors);
+        let path_of = |v: &Option<toml::Value>, key: &str, default: &Path, errors: &mut Vec<String>| match v {
+            None => default.to_path_buf(),
+            Some(v) => match v.as_str() {
+                Some(s) => PathBuf::from(s),
+                None => {
+                    errors.push(format!("`{key}` must be a path string"));
+                    default.to_path_buf()
+                }
+            },
+        };
+        let risk_file = path_of(&raw.risk, "risk", &d.risk_file, &mut errors);
+        let strategies_dir = path_of(&raw.strategies_dir, "strategies_dir", &d.strategies_dir, &mut errors);
+        let base = file.parent().unwrap_or(Path::new("."));
+        let risk_path = base.join(&risk_file);
+        let risk = match std::fs::read_to_string(&risk_path) {
+            Ok(t) => match RiskConfig::parse(&t, &risk_path) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.extend(e.errors.into_iter().map(|m| format!("{}: {m}", risk_path.display())));
+                    RiskConfig::default()
+                }
+            },
+            Err(e) => {
+                errors.push(format!("`risk` = {:?}: cannot read {}: {e}", risk_file.display(), risk_path.display()));
+                RiskConfig::default()
+            }
+        };
+        if errors.is_empty() {
+            Ok(EngineConfig {
+                capital,
+                account_precision,
+                topology,
+                ring_capacity: ring_capacity as usize,
+                intents_per_callback: intents,
+                timer_interval_ns: timer_ms * 1_000_000,
+                risk_file: risk_path,
+                strategies_dir: base.join(strategies_dir),
+                risk,
+            })
+        } else {
+            Err(ConfigError { file: file.to_path_buf(), errors })
+        }
+    }
+
+    /// Loads `path`; with `None`, loads `config/engine.toml` when it exists in the working
+    /// directory, else the built-in defaults (strategies then get an empty config).
+    pub fn load(path: Option<&Path>) -> Result<EngineConfig, ConfigError> {
+        let default_path = Path::new("config/engine.toml");
+        let p = match path {
+            Some(p) => p,
+            None if default_path.exists() => default_path,
+            None => return Ok(EngineConfig { strategies_dir: PathBuf::new(), ..EngineConfig::default() }),
+        };
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| ConfigError { file: p.to_path_buf(), errors: vec![format!("cannot read: {e}")] })?;
+        EngineConfig::parse(&text, p)
+    }
+
+    /// The configuration text for strategy `name`: `<strategies_dir>/<name>.toml` when present,
+    /// else `""` (the strategy's defaults).
+    pub fn strategy_config(&self, name: &str) -> Result<(String, Option<PathBuf>), ConfigError> {
+        if self.strategies_dir.as_os_str().is_empty() {
+            return Ok((String::new(), None));
+        }
+        let p = self.strategies_dir.join(format!("{name}.toml"));
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok((t, Some(p))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((String::new(), None)),
+            Err(e) => Err(ConfigError { file: p, errors: vec![format!("cannot read: {e}")] }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    #[test]
+    fn shipped_files_state_the_defaults() {
+        let p = root().join("config/engine.toml");
+        let c = EngineConfig::load(Some(&p)).unwrap();
+        let d = EngineConfig::default();
+        assert_eq!(c.capital, d.capital);
+        assert_eq!(c.account_precision, d.account_precision);
+        assert_eq!(c.ring_capacity, d.ring_capacity);
+        assert_eq!(c.intents_per_callback, d.intents_per_callback);
+        assert_eq!(c.timer_interval_ns, d.timer_interval_ns);
+        assert_eq!(c.risk, d.risk);
+        assert!(c.strategies_dir.ends_with("strategies"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let dir = std::env::temp_dir().join(format!("strike-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("risk.toml"), "max_order_contracts = \"-1\"\nmax_price = \"1.5\"\nbogus = 1\n")
+            .unwrap();
+        let text = "capital = 5\nring_capacity = 1000\ncapitol = \"1\"\naccount_precision = \"mills\"\n";
+        let e = EngineConfig::parse(text, &dir.join("engine.toml")).unwrap_err();
+        let all = e.to_string();
+        for needle in [
+            "`capital` must be a string",
+            "`ring_capacity` must be an integer in 1024",
+            "unknown key `capitol`",
+            "`account_precision` must be",
+            "`max_order_contracts` must be a positive",
+            "`max_price`",
+            "unknown key `bogus`",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(e.errors.len(), 7, "{all}");
+    }
+}

@@ -1,0 +1,381 @@
+//! The feed stage: frames in, sequenced YES-scale [`MdEvent`]s out.
+//!
+//! [`FeedStage::poll`] takes one frame from its [`FrameSource`] (a socket in live trading, a
+//! [`ReplaySource`] over a recording here), parses it ([`parse`]), checks its sequence
+//! ([`seq`]), and pushes the resulting events onto the trader's ring and, when paper trading, the
+//! paper venue's ring. A snapshot becomes `SnapshotBegin`, one `SnapshotLevel` per level and
+//! `SnapshotEnd`, so every ring event stays small and `Copy`.
+//!
+//! A full ring never drops market data: events wait in a pre-allocated staging buffer, the stall
+//! is counted, and the next frame is read only once every consumer has taken the previous
+//! frame's events. Faults (parse, unknown market, gaps, terminal subscription errors) are
+//! counted by kind and handled; none panics.
+//!
+//! Resnapshot requests (after a gap, or from the trader after a book fault) are counted here; in
+//! live trading the WebSocket client turns them into `update_subscription` / `get_snapshot`
+//! commands. A replay cannot ask its recording for a snapshot, so its markets stay stale until
+//! the recording's next snapshot of them.
+
+pub mod parse;
+pub mod seq;
+
+use crate::pipeline::events::{FeedCommand, MdEvent, StaleReason};
+use crate::telemetry::{Clock, Hop, Latency};
+use parse::{FrameParser, LifecycleKind, MarketIndex, ParseFault, Parsed};
+use seq::{SeqCheck, Sequencer};
+use strike_sdk::market::MarketId;
+use strike_sdk::order::Trade;
+
+/// What a frame source has for the feed right now.
+pub enum SourcePoll<'a> {
+    /// A frame received at `recv_ns` (unix ns).
+    Frame {
+        /// Receive time, unix ns.
+        recv_ns: u64,
+        /// The frame text.
+        bytes: &'a [u8],
+    },
+    /// Nothing yet (live socket would block).
+    Idle,
+    /// The source is exhausted (end of a recording, or the socket closed for good).
+    Done,
+}
+
+/// Where frames come from.
+pub trait FrameSource {
+    /// The next frame, without blocking.
+    fn next_frame(&mut self) -> SourcePoll<'_>;
+}
+
+/// Replays a recording's frames in order, as fast as the pipeline takes them.
+pub struct ReplaySource {
+    frames: Vec<strike_sim::recording::Frame>,
+    pos: usize,
+}
+
+impl ReplaySource {
+    /// A source over `frames`.
+    pub fn new(frames: Vec<strike_sim::recording::Frame>) -> ReplaySource {
+        ReplaySource { frames, pos: 0 }
+    }
+    /// Largest frame in bytes (to size the parser's buffers up front).
+    pub fn max_frame_len(&self) -> usize {
+        self.frames.iter().map(|f| f.text.len()).max().unwrap_or(0)
+    }
+}
+
+impl FrameSource for ReplaySource {
+    #[inline]
+    fn next_frame(&mut self) -> SourcePoll<'_> {
+        match self.frames.get(self.pos) {
+            Some(f) => {
+                self.pos += 1;
+                SourcePoll::Frame { recv_ns: f.recv_ns, bytes: f.text.as_bytes() }
+            }
+            None => SourcePoll::Done,
+        }
+    }
+}
+
+/// A counter table keyed by static names; no allocation after construction.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    slots: Vec<(&'static str, u64)>,
+}
+
+impl Counters {
+    /// A table with room for `n` distinct names.
+    pub fn with_capacity(n: usize) -> Counters {
+        Counters { slots: Vec::with_capacity(n) }
+    }
+    /// Adds one to `name`'s count.
+    #[inline]
+    pub fn bump(&mut self, name: &'static str) {
+        self.add(name, 1)
+    }
+    /// Adds `n` to `name`'s count.
+    #[inline]
+    pub fn add(&mut self, name: &'static str, n: u64) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == name) {
+            s.1 += n;
+        } else if self.slots.len() < self.slots.capacity() {
+            self.slots.push((name, n));
+        }
+    }
+    /// The count of `name`.
+    pub fn get(&self, name: &str) -> u64 {
+        self.slots.iter().find(|s| s.0 == name).map(|s| s.1).unwrap_or(0)
+    }
+    /// All `(name, count)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.slots.iter().copied()
+    }
+}
+
+/// What the feed counted.
+#[derive(Clone, Debug, Default)]
+pub struct FeedStats {
+    /// Frames read.
+    pub frames: u64,
+    /// Messages by Kalshi `type` (`unknown` for types not used).
+    pub by_type: Counters,
+    /// Parse faults by kind.
+    pub faults: Counters,
+    /// Sequence gaps.
+    pub gaps: u64,
+    /// Duplicate or old `seq`s dropped.
+    pub stale_seq_dropped: u64,
+    /// Markets marked stale (one per market per gap).
+    pub markets_marked_stale: u64,
+    /// Snapshot requests that live trading would send (per market).
+    pub resnapshot_requests: u64,
+    /// Deltas passed on to the trader.
+    pub deltas_forwarded: u64,
+    /// Snapshots passed on.
+    pub snapshots_forwarded: u64,
+    /// Trades passed on.
+    pub trades_forwarded: u64,
+    /// Terminal subscription errors (10, 17, 25).
+    pub subscription_errors: u64,
+    /// Times a ring was full and events had to wait.
+    pub ring_stalls: u64,
+    /// Messages on sids beyond the tracking table.
+    pub untracked_sids: u64,
+}
+
+/// The feed stage; see the module docs.
+pub struct FeedStage<S: FrameSource, I: MarketIndex> {
+    source: S,
+    index: I,
+    parser: FrameParser,
+    seq: Sequencer,
+    rings: Vec<rtrb::Producer<MdEvent>>,
+    commands: Option<rtrb::Consumer<FeedCommand>>,
+    staging: Vec<MdEvent>,
+    cursors: Vec<usize>,
+    stale: Vec<bool>,
+    clock: Clock,
+    /// Latency of the feed's hops.
+    pub latency: Latency,
+    /// Counters.
+    pub stats: FeedStats,
+    done: bool,
+}
+
+/// Outcome of one `poll`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// Work was done.
+    Busy,
+    /// Nothing to do right now.
+    Idle,
+    /// The source is exhausted and every event was delivered.
+    Done,
+}
+
+impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
+    /// A feed over `source` for `n_markets` markets, pushing onto `rings` (trader first, then
+    /// any other consumer such as the paper venue). `max_frame` and `max_levels` size the
+    /// parser's buffers; `yes_price_scale` as in [`FrameParser::new`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: S,
+        index: I,
+        n_markets: usize,
+        yes_price_scale: bool,
+        max_frame: usize,
+        max_levels: usize,
+        rings: Vec<rtrb::Producer<MdEvent>>,
+        commands: Option<rtrb::Consumer<FeedCommand>>,
+        clock: Clock,
+    ) -> Self {
+        let n = rings.len();
+        FeedStage {
+            source,
+            index,
+            parser: FrameParser::new(yes_price_scale, max_frame, max_levels),
+            seq: Sequencer::new(n_markets),
+            rings,
+            commands,
+            staging: Vec::with_capacity(max_levels + 2 * n_markets + 8),
+            cursors: vec![0; n],
+            stale: vec![false; n_markets],
+            clock,
+            latency: Latency::default(),
+            stats: FeedStats {
+                by_type: Counters::with_capacity(32),
+                faults: Counters::with_capacity(16),
+                ..Default::default()
+            },
+            done: false,
+        }
+    }
+
+    /// Delivers staged events to every ring; true when all were delivered.
+    #[inline]
+    fn flush(&mut self) -> bool {
+        let mut all = true;
+        for (ring, cur) in self.rings.iter_mut().zip(self.cursors.iter_mut()) {
+            while *cur < self.staging.len() {
+                match ring.push(self.staging[*cur]) {
+                    Ok(()) => *cur += 1,
+                    Err(_) => {
+                        all = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if all {
+            self.staging.clear();
+            self.cursors.iter_mut().for_each(|c| *c = 0);
+        } else {
+            self.stats.ring_stalls += 1;
+        }
+        all
+    }
+
+    fn mark_sid_stale(&mut self, sid: u32, reason: StaleReason) {
+        let (staging, stale, stats) = (&mut self.staging, &mut self.stale, &mut self.stats);
+        self.seq.for_each_market(sid, |m| {
+            if !stale[m.idx()] {
+                stale[m.idx()] = true;
+                stats.markets_marked_stale += 1;
+                stats.resnapshot_requests += 1;
+            }
+            staging.push(MdEvent::Stale { market: m, reason });
+        });
+    }
+
+    /// Handles one frame or delivers waiting events. Never blocks.
+    pub fn poll(&mut self) -> Poll {
+        if let Some(cmds) = self.commands.as_mut() {
+            while let Ok(FeedCommand::Resnapshot { market }) = cmds.pop() {
+                if let Some(s) = self.stale.get_mut(market.idx()) {
+                    *s = true;
+                }
+                self.stats.resnapshot_requests += 1;
+            }
+        }
+        if !self.staging.is_empty() && !self.flush() {
+            return Poll::Busy;
+        }
+        if self.done {
+            return Poll::Done;
+        }
+        let t0 = self.clock.raw();
+        let (recv_ns, bytes) = match self.source.next_frame() {
+            SourcePoll::Frame { recv_ns, bytes } => (recv_ns, bytes),
+            SourcePoll::Idle => return Poll::Idle,
+            SourcePoll::Done => {
+                self.done = true;
+                return Poll::Done;
+            }
+        };
+        self.stats.frames += 1;
+        let (ty, parsed) = self.parser.parse(bytes, &self.index);
+        self.stats.by_type.bump(ty);
+        match parsed {
+            Err(f) => self.fault(f),
+            Ok(p) => self.handle(p, recv_ns, t0),
+        }
+        self.latency.record(Hop::FeedParse, self.clock.ns(t0, self.clock.raw()));
+        self.flush();
+        Poll::Busy
+    }
+
+    #[inline]
+    fn fault(&mut self, f: ParseFault) {
+        self.stats.faults.bump(f.name());
+    }
+
+    /// Sequence check shared by snapshots, deltas and acks. Returns false when the message must
+    /// be dropped.
+    #[inline]
+    fn sequence(&mut self, sid: u32, seq: u64) -> bool {
+        match self.seq.check(sid, seq) {
+            SeqCheck::InOrder => true,
+            SeqCheck::Gap { .. } => {
+                self.stats.gaps += 1;
+                self.mark_sid_stale(sid, StaleReason::SeqGap);
+                true
+            }
+            SeqCheck::Stale { .. } => {
+                self.stats.stale_seq_dropped += 1;
+                false
+            }
+            SeqCheck::Untracked => {
+                self.stats.untracked_sids += 1;
+                true
+            }
+        }
+    }
+
+    fn handle(&mut self, p: Parsed, recv_ns: u64, t0: u64) {
+        match p {
+            Parsed::Snapshot { sid, seq, market } => {
+                if !self.sequence(sid, seq) {
+                    return;
+                }
+                self.seq.attach(sid, market);
+                self.stale[market.idx()] = false;
+                self.staging.push(MdEvent::SnapshotBegin { market });
+                for l in self.parser.levels() {
+                    self.staging.push(MdEvent::SnapshotLevel { market, side: l.side, price: l.price, qty: l.qty });
+                }
+                self.staging.push(MdEvent::SnapshotEnd { market, recv_ns, t0 });
+                self.stats.snapshots_forwarded += 1;
+            }
+            Parsed::Delta { sid, seq, market, side, price, delta, ts_ms, .. } => {
+                if !self.sequence(sid, seq) {
+                    return;
+                }
+                self.seq.attach(sid, market);
+                if ts_ms > 0 {
+                    let ex_ns = (ts_ms as u64).saturating_mul(1_000_000);
+                    self.latency.record(Hop::ExchangeToRecv, recv_ns.saturating_sub(ex_ns));
+                }
+                if self.stale[market.idx()] {
+                    // the trader drops it too; counted there as dropped while stale
+                }
+                self.staging.push(MdEvent::Delta { market, side, price, delta, ts_ms, recv_ns, t0 });
+                self.stats.deltas_forwarded += 1;
+            }
+            Parsed::Trade { market, yes_price, qty, taker_side, is_block, ts_ms } => {
+                let trade = Trade { market, yes_price, qty, taker_side, is_block, ts_ms };
+                self.staging.push(MdEvent::Trade { trade, recv_ns, t0 });
+                self.stats.trades_forwarded += 1;
+            }
+            Parsed::Ok { sid: Some(sid), seq: Some(seq), .. }
+            | Parsed::Unsubscribed { sid: Some(sid), seq: Some(seq) } => {
+                self.sequence(sid, seq);
+            }
+            Parsed::Error { code, .. } => {
+                if matches!(code, 10 | 17 | 25) {
+                    // Terminal for the subscription; the live client resubscribes (new sid).
+                    self.stats.subscription_errors += 1;
+                }
+            }
+            Parsed::Lifecycle { market: Some(market), kind, result_yes } => match kind {
+                LifecycleKind::Deactivated | LifecycleKind::Determined | LifecycleKind::Settled => {
+                    self.staging.push(MdEvent::Closed { market, result_yes });
+                }
+                LifecycleKind::Activated => self.staging.push(MdEvent::Reopened { market }),
+                LifecycleKind::PriceLevelStructureUpdated => {
+                    self.stale[market.idx()] = true;
+                    self.stats.resnapshot_requests += 1;
+                    self.staging.push(MdEvent::Stale { market, reason: StaleReason::Regrid });
+                }
+                _ => {}
+            },
+            // Private fills and order updates of the recorded account, tickers, subscription acks:
+            // counted by type above. Our own orders' fills come from the gateway.
+            _ => {}
+        }
+    }
+
+    /// Markets currently stale in the feed's view.
+    pub fn stale_markets(&self) -> impl Iterator<Item = MarketId> + '_ {
+        self.stale.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| MarketId(i as u32))
+    }
+}

@@ -1,0 +1,167 @@
+//! The small `Copy` events that travel on the SPSC rings between stages.
+//!
+//! Every event fits in a cache line or two and owns no heap memory, so a ring of them is a flat
+//! array and a push is a copy. Times named `t0` are raw TSC stamps (`quanta::Clock::raw`) of the
+//! moment the feed took the triggering frame; `recv_ns` is the frame's receive time in unix
+//! nanoseconds (recording time in replays).
+
+use strike_sdk::book::BookSide;
+use strike_sdk::market::MarketId;
+use strike_sdk::num::{Price, Qty};
+use strike_sdk::order::{Fill, OrderRef, OrderUpdate, TimeInForce, Trade};
+
+/// Why the feed declared a market stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleReason {
+    /// A `seq` gap on the market's subscription.
+    SeqGap,
+    /// A terminal subscription error (codes 10, 17, 25).
+    SubscriptionError,
+    /// The price grid changed (`price_level_structure_updated`).
+    Regrid,
+}
+
+/// Market data, feed → trader (and feed → paper gateway).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MdEvent {
+    /// A snapshot of `market` begins: clear its book. Levels follow, then `SnapshotEnd`.
+    SnapshotBegin {
+        /// Market.
+        market: MarketId,
+    },
+    /// One snapshot level (YES scale).
+    SnapshotLevel {
+        /// Market.
+        market: MarketId,
+        /// Bid or ask.
+        side: BookSide,
+        /// Price.
+        price: Price,
+        /// Size.
+        qty: Qty,
+    },
+    /// The snapshot of `market` is complete: the book is live again.
+    SnapshotEnd {
+        /// Market.
+        market: MarketId,
+        /// Receive time, unix ns.
+        recv_ns: u64,
+        /// TSC at frame pickup.
+        t0: u64,
+    },
+    /// An in-sequence `orderbook_delta` (YES scale).
+    Delta {
+        /// Market.
+        market: MarketId,
+        /// Bid or ask.
+        side: BookSide,
+        /// Price.
+        price: Price,
+        /// Signed size change.
+        delta: Qty,
+        /// Exchange time, unix ms (0 = absent).
+        ts_ms: i64,
+        /// Receive time, unix ns.
+        recv_ns: u64,
+        /// TSC at frame pickup.
+        t0: u64,
+    },
+    /// A public trade.
+    Trade {
+        /// The trade.
+        trade: Trade,
+        /// Receive time, unix ns.
+        recv_ns: u64,
+        /// TSC at frame pickup.
+        t0: u64,
+    },
+    /// The market may not be traded until its next snapshot.
+    Stale {
+        /// Market.
+        market: MarketId,
+        /// Why.
+        reason: StaleReason,
+    },
+    /// The market closed, was deactivated or settled: stop trading it.
+    Closed {
+        /// Market.
+        market: MarketId,
+        /// Settlement result where the message carried one (`Some(true)` = YES).
+        result_yes: Option<bool>,
+    },
+    /// A deactivated market was reactivated (its resting orders were cancelled by Kalshi).
+    Reopened {
+        /// Market.
+        market: MarketId,
+    },
+}
+
+/// An order instruction, trader → gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderRequest {
+    /// Send a new order (risk-checked).
+    New {
+        /// Strategy slot that owns it.
+        strategy: u16,
+        /// The strategy's handle.
+        order_ref: OrderRef,
+        /// Market.
+        market: MarketId,
+        /// V2 book side.
+        side: BookSide,
+        /// Limit, YES scale.
+        yes_price: Price,
+        /// Size, hundredths.
+        qty: Qty,
+        /// Time in force.
+        tif: TimeInForce,
+        /// Post-only.
+        post_only: bool,
+        /// Strategy tag.
+        tag: u32,
+        /// Receive time of the triggering data, unix ns.
+        recv_ns: u64,
+        /// TSC at pickup of the triggering frame.
+        t0: u64,
+    },
+    /// Cancel a resting order.
+    Cancel {
+        /// Strategy slot.
+        strategy: u16,
+        /// The order.
+        order_ref: OrderRef,
+    },
+}
+
+/// What happened to an order, gateway → trader.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ExecEvent {
+    /// A fill.
+    Fill {
+        /// Strategy slot.
+        strategy: u16,
+        /// The fill (fee after rounding).
+        fill: Fill,
+    },
+    /// A state change (resting, filled, cancelled, rejected).
+    Update {
+        /// Strategy slot.
+        strategy: u16,
+        /// The change.
+        update: OrderUpdate,
+        /// V2 book side of the order.
+        side: BookSide,
+        /// Limit, YES scale.
+        yes_price: Price,
+    },
+}
+
+/// A request from the trader back to the feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedCommand {
+    /// The trader found a book fault on `market`: ask the exchange for a fresh snapshot.
+    Resnapshot {
+        /// Market.
+        market: MarketId,
+    },
+}

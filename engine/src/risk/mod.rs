@@ -1,0 +1,140 @@
+//! Pre-trade risk checks: pure functions over fixed-size state, run on every intent before it
+//! can reach a venue, each failure with its own [`RejectReason`].
+//!
+//! Checks, in order (the first failure wins):
+//! 1. the market's book is live (not stale after a gap or fault, not closed): `StaleBook` /
+//!    `MarketClosed`;
+//! 2. post-only only with GTC: `BadTimeInForce`;
+//! 3. size in `(0, max_order_contracts]`: `Size`;
+//! 4. price on the market's grid and inside `[min_price, max_price]` on the YES scale (0 and $1
+//!    are never tradable): `Price`;
+//! 5. notional (`price × size` at the outcome's own price, what the order can cost) within
+//!    `max_order_notional`: `Notional`;
+//! 6. worst-case position: the market's position plus every resting order on the same side plus
+//!    this order, in absolute value, within `max_position_contracts`: `PositionCap`.
+//!
+//! Kill switches, exposure groups, fee inversion and rate limits arrive with the risk issue; the
+//! reasons are already part of the ABI ([`RejectReason`]).
+
+use crate::config::RiskConfig;
+use strike_sdk::book::{Book, BookSide, BookStatus};
+use strike_sdk::market::MarketMeta;
+use strike_sdk::num::{Money, Price, Qty};
+use strike_sdk::order::{OrderIntent, Position, RejectReason, TimeInForce};
+
+/// Limits in exact units, from `risk.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RiskLimits {
+    /// Largest order, hundredths of a contract.
+    pub max_order_qty: Qty,
+    /// Largest order notional, micro-dollars.
+    pub max_order_notional: Money,
+    /// Lowest YES price an order may carry.
+    pub min_price: Price,
+    /// Highest YES price an order may carry.
+    pub max_price: Price,
+    /// Largest worst-case absolute position per market, hundredths.
+    pub max_position: Qty,
+}
+
+impl From<&RiskConfig> for RiskLimits {
+    fn from(c: &RiskConfig) -> Self {
+        RiskLimits {
+            max_order_qty: c.max_order_contracts,
+            max_order_notional: c.max_order_notional,
+            min_price: c.min_price,
+            max_price: c.max_price,
+            max_position: c.max_position_contracts,
+        }
+    }
+}
+
+/// Runs every pre-trade check on `intent`; see the module docs. Allocation-free, lock-free.
+#[inline]
+pub fn check(
+    limits: &RiskLimits,
+    intent: &OrderIntent,
+    meta: &MarketMeta,
+    book: &Book,
+    position: &Position,
+) -> Result<(), RejectReason> {
+    match book.status {
+        BookStatus::Live => {}
+        BookStatus::Closed => return Err(RejectReason::MarketClosed),
+        BookStatus::Stale | BookStatus::Empty => return Err(RejectReason::StaleBook),
+    }
+    if intent.post_only && intent.tif != TimeInForce::Gtc {
+        return Err(RejectReason::BadTimeInForce);
+    }
+    if intent.qty.0 <= 0 || intent.qty > limits.max_order_qty {
+        return Err(RejectReason::Size);
+    }
+    let yes = intent.yes_price();
+    if yes.0 == 0 || yes >= Price::MAX || yes < limits.min_price || yes > limits.max_price || !meta.grid.contains(yes) {
+        return Err(RejectReason::Price);
+    }
+    if Money::notional(intent.price, intent.qty) > limits.max_order_notional {
+        return Err(RejectReason::Notional);
+    }
+    let worst = match intent.book_side() {
+        BookSide::Bid => position.qty.0 + position.resting_bids.0 + intent.qty.0,
+        BookSide::Ask => position.qty.0 - position.resting_asks.0 - intent.qty.0,
+    };
+    if worst.abs() > limits.max_position.0 {
+        return Err(RejectReason::PositionCap);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strike_sdk::grid::PriceStructure;
+    use strike_sdk::market::{MarketId, Ticker};
+    use strike_sdk::order::{Action, Outcome};
+
+    fn setup() -> (RiskLimits, MarketMeta, Book) {
+        let limits = RiskLimits {
+            max_order_qty: Qty::contracts(100),
+            max_order_notional: Money::dollars(50),
+            min_price: Price(100),
+            max_price: Price(9900),
+            max_position: Qty::contracts(150),
+        };
+        let meta = MarketMeta::bare(MarketId(0), Ticker::new("M").unwrap());
+        let mut book = Book::new(PriceStructure::LinearCent.grid());
+        book.status = BookStatus::Live;
+        (limits, meta, book)
+    }
+
+    fn buy_yes(price: u16, qty: i64) -> OrderIntent {
+        OrderIntent::limit(MarketId(0), Outcome::Yes, Action::Buy, Price(price), Qty::contracts(qty), TimeInForce::Fok)
+    }
+
+    #[test]
+    fn each_check_has_its_reason() {
+        let (l, m, mut b) = setup();
+        let p = Position::default();
+        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Ok(()));
+        assert_eq!(check(&l, &buy_yes(4000, 0), &m, &b, &p), Err(RejectReason::Size));
+        assert_eq!(check(&l, &buy_yes(4000, 101), &m, &b, &p), Err(RejectReason::Size));
+        assert_eq!(check(&l, &buy_yes(4050, 10), &m, &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(9950, 1), &m, &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(0, 1), &m, &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(6000, 90), &m, &b, &p), Err(RejectReason::Notional));
+        let post = OrderIntent { post_only: true, ..buy_yes(4000, 1) };
+        assert_eq!(check(&l, &post, &m, &b, &p), Err(RejectReason::BadTimeInForce));
+        let held = Position { qty: Qty::contracts(100), resting_bids: Qty::contracts(40), ..Default::default() };
+        assert_eq!(check(&l, &buy_yes(1000, 20), &m, &b, &held), Err(RejectReason::PositionCap));
+        // selling against a long position reduces it: allowed
+        let sell = OrderIntent { action: Action::Sell, ..buy_yes(1000, 100) };
+        assert_eq!(check(&l, &sell, &m, &b, &held), Ok(()));
+        // buying NO at 0.95 is a YES ask at 0.05: notional counts the NO price paid
+        let no = OrderIntent { outcome: Outcome::No, ..buy_yes(9500, 60) };
+        assert_eq!(check(&l, &no, &m, &b, &p), Err(RejectReason::Notional));
+        b.status = BookStatus::Stale;
+        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Err(RejectReason::StaleBook));
+        b.status = BookStatus::Closed;
+        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Err(RejectReason::MarketClosed));
+    }
+}
