@@ -49,7 +49,7 @@ impl StrRef {
         StrRef { ptr: s.as_ptr(), len: s.len() }
     }
     /// Borrows `s` for the duration of a call.
-    pub fn from_str(s: &str) -> StrRef {
+    pub fn borrow(s: &str) -> StrRef {
         StrRef { ptr: s.as_ptr(), len: s.len() }
     }
     /// The text, or `None` when null, over 4 KiB or not UTF-8.

@@ -582,17 +582,17 @@ mod tests {
             let l = ((x >> 8) % 10001) as usize;
             let price = g.price_at(l as u16).unwrap();
             let cur = shadow[l][side as usize];
-            let delta = if cur > 0 && (x >> 40) % 3 == 0 { -cur } else { ((x >> 20) % 500) as i64 + 1 };
+            let delta = if cur > 0 && (x >> 40).is_multiple_of(3) { -cur } else { ((x >> 20) % 500) as i64 + 1 };
             let _ = b.apply_delta(side, price, Qty(delta));
             shadow[l][side as usize] = b.size_at(side, price).0;
-            if (x >> 30) % 16 != 0 {
+            if !(x >> 30).is_multiple_of(16) {
                 continue;
             }
             let bb = (0..g.n_levels()).rev().find(|&i| shadow[i][0] > 0);
             let ba = (0..g.n_levels()).find(|&i| shadow[i][1] > 0);
             assert_eq!(b.best_bid().map(|x| x.0), bb.map(|i| g.price_at(i as u16).unwrap()));
             assert_eq!(b.best_ask().map(|x| x.0), ba.map(|i| g.price_at(i as u16).unwrap()));
-            if (x >> 50) % 1000 == 0 {
+            if (x >> 50).is_multiple_of(1000) {
                 b.clear();
                 shadow.iter_mut().for_each(|s| *s = [0, 0]);
             }

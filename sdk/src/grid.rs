@@ -262,7 +262,7 @@ impl PriceGrid {
         for (i, b) in self.bands().iter().enumerate() {
             if p >= b.start && p <= b.end {
                 let off = p - b.start;
-                if off % b.step != 0 {
+                if !off.is_multiple_of(b.step) {
                     return None;
                 }
                 let shared = i > 0;

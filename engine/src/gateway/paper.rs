@@ -330,10 +330,9 @@ impl PaperVenue {
             if marketable {
                 return self.reject(&r, RejectReason::PostOnlyCross);
             }
+        } else if tif == TimeInForce::Fok && (!marketable || book.depth_to(opposite, yes_price) < qty) {
+            return self.reject(&r, RejectReason::FokUnfilled);
         } else if marketable {
-            if tif == TimeInForce::Fok && book.depth_to(opposite, yes_price) < qty {
-                return self.reject(&r, RejectReason::FokUnfilled);
-            }
             // take level by level, best first
             while r.remaining.0 > 0 {
                 let Some((p, size)) = self.books[market.idx()].best(opposite) else { break };
@@ -446,5 +445,187 @@ impl PaperVenue {
     /// True when no events wait to be delivered.
     pub fn drained(&self) -> bool {
         self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strike_sdk::fees::{FeeSchedule, FeeType};
+    use strike_sdk::market::Ticker;
+    use strike_sdk::order::Trade;
+
+    struct Rig {
+        venue: PaperVenue,
+        md: rtrb::Producer<MdEvent>,
+        orders: rtrb::Producer<OrderRequest>,
+        exec: rtrb::Consumer<ExecEvent>,
+        next: u64,
+    }
+
+    fn rig() -> Rig {
+        let mut meta = MarketMeta::bare(MarketId(0), Ticker::new("M").unwrap());
+        meta.fees = FeeSchedule::of(FeeType::QuadraticWithMakerFees);
+        let (md, md_rx) = rtrb::RingBuffer::new(1024);
+        let (orders, ord_rx) = rtrb::RingBuffer::new(1024);
+        let (exec_tx, exec) = rtrb::RingBuffer::new(1024);
+        let venue = PaperVenue::new(&[meta], md_rx, ord_rx, exec_tx, AccountPrecision::Cent, Clock::default());
+        let mut r = Rig { venue, md, orders, exec, next: 0 };
+        // asks 0.50 x 10, 0.51 x 10; bids 0.47 x 10
+        r.md(MdEvent::SnapshotBegin { market: MarketId(0) });
+        for (side, p, q) in [(BookSide::Ask, 5000, 10), (BookSide::Ask, 5100, 10), (BookSide::Bid, 4700, 10)] {
+            r.md(MdEvent::SnapshotLevel { market: MarketId(0), side, price: Price(p), qty: Qty::contracts(q) });
+        }
+        r.md(MdEvent::SnapshotEnd { market: MarketId(0), recv_ns: 1, t0: 0 });
+        r
+    }
+
+    impl Rig {
+        fn md(&mut self, e: MdEvent) {
+            self.md.push(e).unwrap();
+            self.venue.poll();
+        }
+        fn order(&mut self, side: BookSide, price: u16, qty: i64, tif: TimeInForce, post_only: bool) -> Vec<ExecEvent> {
+            self.next += 1;
+            self.orders
+                .push(OrderRequest::New {
+                    strategy: 0,
+                    order_ref: OrderRef(self.next),
+                    market: MarketId(0),
+                    side,
+                    yes_price: Price(price),
+                    qty: Qty::contracts(qty),
+                    tif,
+                    post_only,
+                    tag: 0,
+                    recv_ns: 0,
+                    t0: 0,
+                })
+                .unwrap();
+            self.venue.poll();
+            self.drain()
+        }
+        fn drain(&mut self) -> Vec<ExecEvent> {
+            let mut v = Vec::new();
+            while let Ok(e) = self.exec.pop() {
+                v.push(e);
+            }
+            v
+        }
+    }
+
+    fn fills(ev: &[ExecEvent]) -> Vec<(Price, Qty, Liquidity, Money)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ExecEvent::Fill { fill, .. } => Some((fill.yes_price, fill.qty, fill.liquidity, fill.fee)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn last_status(ev: &[ExecEvent]) -> (OrderStatus, RejectReason) {
+        ev.iter()
+            .rev()
+            .find_map(|e| match e {
+                ExecEvent::Update { update, .. } => Some((update.status, update.reason)),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn fok_takes_levels_all_or_nothing() {
+        let mut r = rig();
+        let ev = r.order(BookSide::Bid, 5100, 25, TimeInForce::Fok, false);
+        assert!(fills(&ev).is_empty());
+        assert_eq!(last_status(&ev), (OrderStatus::Rejected, RejectReason::FokUnfilled));
+        let ev = r.order(BookSide::Bid, 5100, 15, TimeInForce::Fok, false);
+        let f = fills(&ev);
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].0, f[0].1, f[0].2), (Price(5000), Qty::contracts(10), Liquidity::Taker));
+        assert_eq!((f[1].0, f[1].1), (Price(5100), Qty::contracts(5)));
+        assert_eq!(last_status(&ev).0, OrderStatus::Filled);
+        // 10 @ 0.50 (0.175) then 5 @ 0.51 (0.0874545 cumulative -> 0.2625 total exact ...)
+        let total: i64 = f.iter().map(|x| x.3 .0).sum();
+        let one = FeeSchedule::of(FeeType::QuadraticWithMakerFees);
+        let exact = one.trade_fee(Liquidity::Taker, Price(5000), Qty::contracts(10)).0
+            + one.trade_fee(Liquidity::Taker, Price(5100), Qty::contracts(5)).0;
+        assert!(total >= exact && total < exact + Money::PER_CENT, "{total} vs {exact}");
+        // the taken liquidity is gone from the venue's book: a repeat FOK cannot fill
+        let ev = r.order(BookSide::Bid, 5000, 1, TimeInForce::Fok, false);
+        assert_eq!(last_status(&ev), (OrderStatus::Rejected, RejectReason::FokUnfilled));
+    }
+
+    #[test]
+    fn ioc_fills_what_is_there_and_cancels_the_rest() {
+        let mut r = rig();
+        let ev = r.order(BookSide::Bid, 5000, 25, TimeInForce::Ioc, false);
+        assert_eq!(fills(&ev).len(), 1);
+        assert_eq!(last_status(&ev).0, OrderStatus::Cancelled);
+        match ev.last().unwrap() {
+            ExecEvent::Update { update, .. } => assert_eq!(update.filled, Qty::contracts(10)),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn post_only_rejects_a_cross_and_rests_otherwise() {
+        let mut r = rig();
+        let ev = r.order(BookSide::Bid, 5000, 1, TimeInForce::Gtc, true);
+        assert_eq!(last_status(&ev), (OrderStatus::Rejected, RejectReason::PostOnlyCross));
+        let ev = r.order(BookSide::Bid, 4800, 5, TimeInForce::Gtc, true);
+        assert!(fills(&ev).is_empty());
+        assert_eq!(last_status(&ev).0, OrderStatus::Resting);
+        assert_eq!(r.venue.resting_count(), 1);
+    }
+
+    #[test]
+    fn resting_orders_fill_as_maker_on_trades_and_on_the_book_reaching_them() {
+        let mut r = rig();
+        r.order(BookSide::Bid, 4800, 5, TimeInForce::Gtc, true);
+        // a trade at 0.49 with a buying taker does not reach our bid
+        let t = Trade {
+            market: MarketId(0),
+            yes_price: Price(4900),
+            qty: Qty::contracts(3),
+            taker_side: BookSide::Bid,
+            is_block: false,
+            ts_ms: 1,
+        };
+        r.md(MdEvent::Trade { trade: t, recv_ns: 2, t0: 0 });
+        assert!(fills(&r.drain()).is_empty());
+        // a selling taker at 0.48 fills 3 of our 5 at our price, as maker
+        r.md(MdEvent::Trade {
+            trade: Trade { yes_price: Price(4800), taker_side: BookSide::Ask, ..t },
+            recv_ns: 3,
+            t0: 0,
+        });
+        let f = fills(&r.drain());
+        assert_eq!(f, vec![(Price(4800), Qty::contracts(3), Liquidity::Maker, Money::cents(2))]);
+        // an ask appearing at our price fills the rest
+        r.md(MdEvent::Delta {
+            market: MarketId(0),
+            side: BookSide::Ask,
+            price: Price(4800),
+            delta: Qty::contracts(7),
+            ts_ms: 4,
+            recv_ns: 4,
+            t0: 0,
+        });
+        let ev = r.drain();
+        assert_eq!(fills(&ev).len(), 1);
+        assert_eq!(fills(&ev)[0].1, Qty::contracts(2));
+        assert_eq!(last_status(&ev).0, OrderStatus::Filled);
+        assert_eq!(r.venue.resting_count(), 0);
+    }
+
+    #[test]
+    fn closing_a_market_cancels_its_resting_orders() {
+        let mut r = rig();
+        r.order(BookSide::Bid, 4800, 5, TimeInForce::Gtc, true);
+        r.md(MdEvent::Closed { market: MarketId(0), result_yes: Some(true) });
+        assert_eq!(last_status(&r.drain()), (OrderStatus::Cancelled, RejectReason::MarketClosed));
+        let ev = r.order(BookSide::Bid, 5000, 1, TimeInForce::Fok, false);
+        assert_eq!(last_status(&ev), (OrderStatus::Rejected, RejectReason::MarketClosed));
     }
 }

@@ -190,7 +190,7 @@ impl Plugin {
         let mut buf = [0u8; 2048];
         let mut err = ErrBuf { ptr: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
         // SAFETY: the vtable came from a checked descriptor; the arguments live for the call.
-        let state = unsafe { (self.desc.vtable.create)(StrRef::from_str(config), universe, &mut err) };
+        let state = unsafe { (self.desc.vtable.create)(StrRef::borrow(config), universe, &mut err) };
         if state.is_null() {
             let msg = String::from_utf8_lossy(&buf[..err.len.min(buf.len())]).into_owned();
             return Err(HostError::Create { name: self.name.to_string(), msg });

@@ -296,16 +296,15 @@ impl TraderStage {
                 self.now_ns = self.now_ns.max(recv_ns);
                 let b = &mut self.books[market.idx()];
                 b.updated_ns = recv_ns;
-                match b.status {
-                    BookStatus::Empty => match b.finish_snapshot() {
+                // a level fault already made it stale; a closed market stays closed
+                if b.status == BookStatus::Empty {
+                    match b.finish_snapshot() {
                         Ok(()) => {
                             b.status = BookStatus::Live;
                             self.stats.snapshots_applied += 1;
                         }
                         Err(f) => self.book_fault(market, f),
-                    },
-                    // a level fault already made it stale; a closed market stays closed
-                    _ => {}
+                    }
                 }
                 self.latency.record(Hop::BookApply, self.clock.ns(t, self.clock.raw()));
                 if self.books[market.idx()].status == BookStatus::Live {
@@ -375,7 +374,6 @@ impl TraderStage {
         );
         let ok = f(&mut self.strategies[slot], &mut ctx);
         let (n_i, n_c, next) = (ctx.queued_intents().len(), ctx.queued_cancels().len(), ctx.next_ref());
-        drop(ctx);
         self.latency.record(Hop::Strategy, self.clock.ns(t, self.clock.raw()));
         self.stats.callbacks += 1;
         self.next_ref = next;
@@ -418,7 +416,6 @@ impl TraderStage {
                 );
                 let ok = self.strategies[s as usize].on_order_update(&mut ctx, &u);
                 self.next_ref = ctx.next_ref();
-                drop(ctx);
                 if !ok {
                     self.disable(s as usize);
                 }

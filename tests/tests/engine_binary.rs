@@ -1,0 +1,154 @@
+//! The real `engine` binary with real plugin `.so` files on real recordings.
+
+use std::ffi::OsStr;
+use strike_tests::*;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+#[test]
+fn flb_plugin_replays_the_prod_capture() {
+    let dir = scratch("flb-prod");
+    let out_json = dir.join("report.json");
+    let out = run_engine(&[
+        os("--strategy"),
+        plugin("flb").as_os_str(),
+        os("--replay"),
+        data("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json").as_os_str(),
+        os("--report-json"),
+        out_json.as_os_str(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("== Strike run report =="), "{text}");
+    assert!(text.contains("tick_to_trade") || text.contains("book_apply"), "{text}");
+    let r = report(&out_json);
+    assert_eq!(r["deltas_applied"], 245);
+    assert_eq!(faults(&r), 0, "{}", r["faults"]);
+    assert_eq!(r["strategies"][0]["name"], "flb");
+    assert_eq!(r["strategies"][0]["enabled"], true);
+    assert!(r["latency_ns"]["book_apply"]["count"].as_u64().unwrap() >= 257);
+}
+
+#[test]
+fn embedded_default_session_trades() {
+    let dir = scratch("default");
+    let out_json = dir.join("report.json");
+    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--report-json"), out_json.as_os_str()]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out_json);
+    assert_eq!(faults(&r), 0, "{}", r["faults"]);
+    assert!(r["deltas_applied"].as_u64().unwrap() > 1000);
+    assert!(r["orders"].as_u64().unwrap() > 0, "flb sent no order on the synthetic session");
+    assert!(r["fills"].as_u64().unwrap() > 0);
+    assert!(r["pnl"]["fees"].as_f64().unwrap() > 0.0);
+    let t2t = &r["latency_ns"]["tick_to_trade"];
+    assert!(t2t["count"].as_u64().unwrap() > 0 && t2t["p50"].as_u64().unwrap() > 0);
+    // deterministic for a seed
+    let again = dir.join("again.json");
+    let out2 = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--report-json"), again.as_os_str()]);
+    assert!(out2.status.success());
+    let r2 = report(&again);
+    assert_eq!(r["orders"], r2["orders"]);
+    assert_eq!(r["fills"], r2["fills"]);
+    assert_eq!(r["pnl"]["total_mtm"], r2["pnl"]["total_mtm"]);
+}
+
+#[test]
+fn wrong_abi_plugin_is_refused_with_a_clear_message() {
+    let out = run_engine(&[
+        os("--strategy"),
+        plugin("strike_test_plugin_bad_abi").as_os_str(),
+        os("--replay"),
+        data("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ABI version mismatch: plugin has v999, engine expects v1"), "{err}");
+    assert!(err.contains("libstrike_test_plugin_bad_abi.so"), "{err}");
+    assert!(err.contains("rebuild the plugin"), "{err}");
+}
+
+#[test]
+fn a_panicking_plugin_is_disabled_and_trading_goes_on() {
+    let dir = scratch("panicky");
+    let out_json = dir.join("report.json");
+    let out = run_engine(&[
+        os("--strategy"),
+        plugin("strike_test_plugin_panicky").as_os_str(),
+        os("--strategy"),
+        plugin("flb").as_os_str(),
+        os("--replay"),
+        data("ws_demo_mm_session_2026-07-01/session.jsonl.gz").as_os_str(),
+        os("--report-json"),
+        out_json.as_os_str(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out_json);
+    assert_eq!(r["deltas_applied"], 2885, "the run went on to the end");
+    assert_eq!(r["strategies"][0]["name"], "panicky");
+    assert_eq!(r["strategies"][0]["enabled"], false);
+    assert_eq!(r["strategies"][0]["disabled_in"], "on_book");
+    assert_eq!(r["strategies"][1]["name"], "flb");
+    assert_eq!(r["strategies"][1]["enabled"], true);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DISABLED (panicked in on_book"));
+}
+
+#[test]
+fn imported_weather_day_replays_without_faults() {
+    let dir = scratch("weather");
+    let rec = dir.join("weather.jsonl.zst");
+    let imp = run_engine(&[
+        os("import"),
+        os("weather"),
+        os("--books"),
+        data("rest_weather_books_2026-07/weather_books_2026-07-21.jsonl.gz").as_os_str(),
+        os("--out"),
+        rec.as_os_str(),
+    ]);
+    assert!(imp.status.success(), "stderr: {}", String::from_utf8_lossy(&imp.stderr));
+    assert!(String::from_utf8_lossy(&imp.stdout).contains("settled markets"));
+    let out_json = dir.join("report.json");
+    let out = run_engine(&[
+        os("--strategy"),
+        plugin("flb").as_os_str(),
+        os("--replay"),
+        rec.as_os_str(),
+        os("--report-json"),
+        out_json.as_os_str(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out_json);
+    assert_eq!(faults(&r), 0, "{}", r["faults"]);
+    assert_eq!(r["deltas_applied"], 36581);
+    assert_eq!(r["snapshots_applied"], 730);
+    assert!(r["pnl"]["marked_at_settlement"].as_u64().unwrap() <= r["pnl"]["open_markets"].as_u64().unwrap());
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = scratch("bad-input");
+    // a plugin path that does not exist
+    let out = run_engine(&[os("--strategy"), os("/nonexistent/libnope.so")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/libnope.so not found"));
+    // a config with an unknown key and a bad value: both reported
+    let cfg = dir.join("engine.toml");
+    std::fs::write(dir.join("risk.toml"), "").unwrap();
+    std::fs::write(&cfg, "capitall = \"1\"\nring_capacity = 3\n").unwrap();
+    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--config"), cfg.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key `capitall`") && err.contains("`ring_capacity`"), "{err}");
+    // a recording that is not a recording
+    let junk = dir.join("junk.jsonl");
+    std::fs::write(&junk, "{\"type\":\"orderbook_delta\"}\nnot json\n").unwrap();
+    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--replay"), junk.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.jsonl:2"), "{}", String::from_utf8_lossy(&out.stderr));
+    // a plugin that is not a Strike plugin (any shared library without the entry symbol)
+    let out = run_engine(&[os("--strategy"), os("/lib/x86_64-linux-gnu/libm.so.6")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exports no `strike_strategy_entry`"));
+}
