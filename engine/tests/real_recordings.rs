@@ -231,3 +231,34 @@ fn demo_gap_marks_every_market_of_the_sid_stale() {
     assert_eq!(out.report.stale_at_exit, 5);
     assert!(out.report.resnapshot_requests >= 5);
 }
+
+#[test]
+fn a_reconnect_reusing_the_sid_restarts_sequencing_and_waits_for_snapshots() {
+    // After the capture, the connection drops and comes back: Kalshi acks `subscribed` with
+    // sid 1 again and restarts seq at 1 with a fresh snapshot of one market, then a delta.
+    let mut rec = prod();
+    let target = "KXMLBGAME-26AUG071910ATHBOS-BOS";
+    let snap = rec.frames.iter().find(|f| f.text.contains("orderbook_snapshot") && f.text.contains(target)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&snap.text).unwrap();
+    v["seq"] = serde_json::json!(1);
+    let level = v["msg"]["yes_dollars_fp"][0][0].as_str().unwrap().to_string();
+    let t = rec.frames.last().unwrap().recv_ns;
+    let frame = |ns: u64, text: String| strike_sim::recording::Frame { recv_ns: ns, text };
+    rec.frames
+        .push(frame(t + 1_000, r#"{"type":"subscribed","id":9,"msg":{"channel":"orderbook_delta","sid":1}}"#.into()));
+    rec.frames.push(frame(t + 2_000, v.to_string()));
+    rec.frames.push(frame(
+        t + 3_000,
+        format!(
+            r#"{{"type":"orderbook_delta","sid":1,"seq":2,"msg":{{"market_ticker":"{target}","price_dollars":"{level}","delta_fp":"1.00","side":"yes"}}}}"#
+        ),
+    ));
+    let out = run(&cfg(), rec, &[], &RunOptions::default()).unwrap();
+    let r = &out.report;
+    assert_eq!(r.fault_total(), 0, "{:?}", r.faults);
+    assert_eq!(r.gaps, 0, "a new epoch is not a gap");
+    assert_eq!(r.snapshots_applied, 13, "the restarted seq=1 snapshot is applied, not dropped");
+    assert_eq!(r.deltas_applied, 246);
+    assert_eq!(r.stale_markets, 12);
+    assert_eq!(r.stale_at_exit, 11, "only the resnapshotted market is live");
+}

@@ -32,6 +32,10 @@ pub const ENTRY_SYMBOL: &[u8] = b"strike_strategy_entry\0";
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `rustc --version` of the compiler that built this copy of the SDK.
 pub const RUSTC_VERSION: &str = env!("STRIKE_RUSTC_VERSION");
+/// Longest strategy configuration text accepted, bytes.
+pub const MAX_CONFIG_LEN: usize = 1 << 20;
+/// Longest version or name string in a descriptor, bytes.
+pub const MAX_NAME_LEN: usize = 256;
 
 /// A borrowed UTF-8 string crossing the ABI: pointer and length, no terminator.
 #[repr(C)]
@@ -52,12 +56,12 @@ impl StrRef {
     pub fn borrow(s: &str) -> StrRef {
         StrRef { ptr: s.as_ptr(), len: s.len() }
     }
-    /// The text, or `None` when null, over 4 KiB or not UTF-8.
+    /// The text, or `None` when null, longer than `max` bytes or not UTF-8.
     ///
     /// # Safety
     /// `ptr` must point at `len` readable bytes that live for `'a`.
-    pub unsafe fn as_str<'a>(&self) -> Option<&'a str> {
-        if self.ptr.is_null() || self.len > 4096 {
+    pub unsafe fn as_str<'a>(&self, max: usize) -> Option<&'a str> {
+        if self.ptr.is_null() || self.len > max {
             return None;
         }
         core::str::from_utf8(core::slice::from_raw_parts(self.ptr, self.len)).ok()
@@ -186,10 +190,10 @@ fn guard(f: impl FnOnce()) -> CallStatus {
 
 unsafe extern "C" fn shim_create<S: Strategy>(config: StrRef, universe: *const Universe, err: *mut ErrBuf) -> State {
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let cfg = match config.as_str() {
+        let cfg = match config.as_str(MAX_CONFIG_LEN) {
             Some(c) => c,
             None if config.len == 0 => "",
-            None => return Err("configuration text is not valid UTF-8 or longer than 4 KiB".to_string()),
+            None => return Err(format!("configuration text is not valid UTF-8 or longer than {MAX_CONFIG_LEN} bytes")),
         };
         if universe.is_null() {
             return Err("host passed no market universe".to_string());
@@ -312,12 +316,16 @@ pub fn layout_report() -> String {
     layout!(o, StrRef { ptr, len });
     layout!(o, ErrBuf { ptr, cap, len });
     layout!(o, Ctx {});
+    o.push_str(&crate::ctx::private_layout());
     layout!(o, Universe {});
+    o.push_str(&crate::market::universe_private_layout());
     layout!(o, Book { updated_ns, exchange_ts_ms, status });
+    o.push_str(&crate::book::private_layout());
     layout!(o, PriceGrid { bands, n_bands, structure, n_levels });
     layout!(o, Band { start, end, step, first_level });
     layout!(o, FeeSchedule { fee_type, flat_cc_per_contract, multiplier_ppm, waived_until_ms });
     layout!(o, Ticker {});
+    o.push_str(&crate::market::ticker_private_layout());
     layout!(o, Strike { present, value_e4 });
     layout!(
         o,

@@ -56,6 +56,11 @@ pub enum BookFault {
         /// The refused delta.
         delta: Qty,
     },
+    /// The size would leave the range of `Qty` (only with absurd sizes from a bad feed).
+    Overflow {
+        /// The level's price.
+        price: Price,
+    },
     /// After the update the best bid is at or above the best ask.
     Crossed {
         /// Best bid.
@@ -72,6 +77,7 @@ impl fmt::Display for BookFault {
             BookFault::NegativeLevel { price, size, delta } => {
                 write!(f, "delta {delta} at {price} would take size {size} below zero")
             }
+            BookFault::Overflow { price } => write!(f, "size at {price} would overflow"),
             BookFault::Crossed { bid, ask } => write!(f, "crossed book: bid {bid} >= ask {ask}"),
         }
     }
@@ -248,7 +254,7 @@ impl Book {
                 BookSide::Bid => p >= limit,
             };
             if inside {
-                total += q;
+                total = Qty(total.0.saturating_add(q.0));
             }
             inside
         });
@@ -387,7 +393,7 @@ impl Book {
     pub fn apply_delta(&mut self, side: BookSide, price: Price, delta: Qty) -> Result<(), BookFault> {
         let l = self.grid.level_of(price).ok_or(BookFault::OffGrid { price })? as u32;
         let size = self.sizes(side)[l as usize];
-        let new = Qty(size.0 + delta.0);
+        let new = Qty(size.0.checked_add(delta.0).ok_or(BookFault::Overflow { price })?);
         if new.0 < 0 {
             return Err(BookFault::NegativeLevel { price, size, delta });
         }
@@ -502,6 +508,23 @@ impl fmt::Debug for Book {
             .field("status", &self.status)
             .finish()
     }
+}
+
+/// Offsets of the private fields, for the ABI golden file (plugins read them in place).
+pub(crate) fn private_layout() -> String {
+    use core::mem::offset_of;
+    format!(
+        "  .grid @{}\n  .bids @{}\n  .asks @{}\n  .bid_bits @{}\n  .ask_bits @{}\n  .n_levels @{}\n  .n_words @{}\n  .best_bid @{}\n  .best_ask @{}\n",
+        offset_of!(Book, grid),
+        offset_of!(Book, bids),
+        offset_of!(Book, asks),
+        offset_of!(Book, bid_bits),
+        offset_of!(Book, ask_bits),
+        offset_of!(Book, n_levels),
+        offset_of!(Book, n_words),
+        offset_of!(Book, best_bid),
+        offset_of!(Book, best_ask),
+    )
 }
 
 #[cfg(test)]

@@ -45,9 +45,14 @@ impl Ctx {
     /// Builds a context over host-owned state. `books` and `positions` are indexed by
     /// [`MarketId`] and must have one entry per market of `universe`.
     ///
-    /// Host API: the slices must stay alive and unmoved while the `Ctx` is in use.
+    /// Host API.
+    ///
+    /// # Safety
+    /// The `Ctx` keeps raw pointers into every slice (it crosses the C ABI, so it carries no
+    /// lifetime): the slices, and the data `universe` points into, must stay alive, unmoved and
+    /// not mutated elsewhere for as long as the `Ctx` is used.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub unsafe fn new(
         universe: Universe,
         books: &[Book],
         positions: &[Position],
@@ -182,4 +187,29 @@ impl Ctx {
     pub fn next_ref(&self) -> u64 {
         self.next_ref
     }
+}
+
+/// Offsets of the private fields, for the ABI golden file.
+pub(crate) fn private_layout() -> String {
+    use core::mem::offset_of;
+    let mut o = String::new();
+    for (name, off) in [
+        ("universe", offset_of!(Ctx, universe)),
+        ("books", offset_of!(Ctx, books)),
+        ("positions", offset_of!(Ctx, positions)),
+        ("open_orders", offset_of!(Ctx, open_orders)),
+        ("n_open", offset_of!(Ctx, n_open)),
+        ("n_intents", offset_of!(Ctx, n_intents)),
+        ("intents", offset_of!(Ctx, intents)),
+        ("cap_intents", offset_of!(Ctx, cap_intents)),
+        ("n_cancels", offset_of!(Ctx, n_cancels)),
+        ("cancels", offset_of!(Ctx, cancels)),
+        ("cap_cancels", offset_of!(Ctx, cap_cancels)),
+        ("next_ref", offset_of!(Ctx, next_ref)),
+        ("now_ns", offset_of!(Ctx, now_ns)),
+        ("capital", offset_of!(Ctx, capital)),
+    ] {
+        o.push_str(&format!("  .{name} @{off}\n"));
+    }
+    o
 }

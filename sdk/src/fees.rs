@@ -11,17 +11,17 @@
 //! ```
 //!
 //! The fee is symmetric (`fee(P) = fee(1 − P)`), so a NO price gives the same fee as its YES
-//! complement. Rounding, per order:
-//! 1. the trade fee is rounded **up to $0.0001**. This module applies that rounding to the
-//!    order's cumulative exact fee, so the sum of an order's per-fill trade fees equals the
-//!    trade fee of one fill of the whole size (tiny fills do not each round up a centicent);
-//! 2. the balance change is rounded to the account's precision (whole cents for non-direct
-//!    members, [`AccountPrecision::Cent`]); the difference is a rounding fee;
-//! 3. a per-order accumulator refunds whole units of precision once the accumulated rounding
-//!    fees reach one unit.
+//! complement. Rounding, per fill of an order:
+//! 1. the fill's trade fee is rounded **up to $0.0001** (Kalshi's per-fill `fee_cost`);
+//! 2. the balance change is rounded up to the account's precision (whole cents for non-direct
+//!    members, [`AccountPrecision::Cent`]); the excess is a rounding fee;
+//! 3. a per-order accumulator keeps the order's total rounding — everything charged above the
+//!    exact fee, measured exactly — and refunds whole units of precision whenever it reaches one
+//!    unit.
 //!
 //! Invariant (property-tested): an order's total charge is at least its exact fee and less than
-//! the one-fill fee plus one cent.
+//! its exact fee plus one unit of precision, so never more than the one-fill fee plus one cent,
+//! however many small fills the order takes.
 //!
 //! All arithmetic is integer: an exact fee is a numerator over [`FEE_DEN`] in centicents.
 
@@ -200,19 +200,17 @@ pub struct FillFee {
     pub rebate: Money,
 }
 
-/// Per-order fee state: the cumulative exact fee and the rounding accumulator (see module docs).
+/// Per-order fee state: the cumulative exact fee and what was charged (see module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct OrderFeeAccumulator {
     exact: i128,
-    trade_cc: i64,
-    rounding_cc: i64,
     charged: Money,
 }
 
 impl OrderFeeAccumulator {
     /// Fresh state for a new order.
     pub const fn new() -> Self {
-        OrderFeeAccumulator { exact: 0, trade_cc: 0, rounding_cc: 0, charged: Money::ZERO }
+        OrderFeeAccumulator { exact: 0, charged: Money::ZERO }
     }
 
     /// Books one fill of the order and returns its fee. Allocation-free.
@@ -225,15 +223,16 @@ impl OrderFeeAccumulator {
         qty: Qty,
         precision: AccountPrecision,
     ) -> FillFee {
-        self.exact += schedule.exact(liq, price, qty).0;
-        let total_cc = ExactFee(self.exact).ceil_cc();
-        let trade_cc = total_cc - self.trade_cc;
-        self.trade_cc = total_cc;
+        let fill = schedule.exact(liq, price, qty);
+        self.exact += fill.0;
+        let trade_cc = fill.ceil_cc();
         let u = precision.unit_cc();
         let charge_cc = (trade_cc + u - 1) / u * u;
-        self.rounding_cc += charge_cc - trade_cc;
-        let rebate_cc = self.rounding_cc / u * u;
-        self.rounding_cc -= rebate_cc;
+        // accumulated rounding = (charged so far + this charge) − exact so far, in exact units
+        let charged_cc = self.charged.0 / Money::PER_CENTICENT + charge_cc;
+        let over = charged_cc as i128 * FEE_DEN - self.exact;
+        let unit = u as i128 * FEE_DEN;
+        let rebate_cc = if over >= unit { (over / unit) as i64 * u } else { 0 };
         let charged = Money((charge_cc - rebate_cc) * Money::PER_CENTICENT);
         self.charged += charged;
         FillFee {
@@ -324,6 +323,20 @@ mod tests {
         assert_eq!(acc.total_charged(), Money::cents(7)); // 4 × 0.0175 = 0.07
     }
 
+    #[test]
+    fn each_fill_reports_its_own_rounded_fee_and_tiny_fills_are_rebated() {
+        // four fills of 0.01 contract at $0.50 taker: Kalshi's fee_cost is 0.0002 per fill
+        // (0.000175 rounded up); each is charged a cent, and the accumulator refunds the excess.
+        let mut acc = OrderFeeAccumulator::new();
+        let mut total = Money::ZERO;
+        for i in 0..4 {
+            let f = acc.on_fill(&TAKER, Liquidity::Taker, p("0.50"), Qty(1), AccountPrecision::Cent);
+            assert_eq!(f.trade_fee, Money(200), "fill {i}");
+            total += f.charged;
+        }
+        assert_eq!(total, Money::cents(1));
+    }
+
     proptest! {
         #[test]
         fn accumulator_never_charges_more_than_one_fill_plus_a_cent(
@@ -347,8 +360,10 @@ mod tests {
             let whole: i64 = fills.iter().sum();
             let one = sched.one_fill_fee(liq, price, Qty(whole), prec);
             prop_assert!(total.0 <= one.0 + Money::PER_CENT, "total {} one-fill {}", total, one);
-            // never less than the exact fee
-            prop_assert!((total.0 as i128) * FEE_DEN >= acc.total_exact().0 * Money::PER_CENTICENT as i128);
+            // never less than the exact fee, and less than exact + one unit of precision
+            let total_scaled = (total.0 / Money::PER_CENTICENT) as i128 * FEE_DEN;
+            prop_assert!(total_scaled >= acc.total_exact().0);
+            prop_assert!(total_scaled < acc.total_exact().0 + prec.unit_cc() as i128 * FEE_DEN);
             prop_assert_eq!(total, acc.total_charged());
         }
     }

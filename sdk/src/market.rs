@@ -316,8 +316,10 @@ pub struct Universe {
 impl Universe {
     /// A view over host-owned slices. `members` holds every group's members contiguously.
     ///
-    /// The slices must outlive every use of the view (the host keeps them for the process).
-    pub fn from_slices(markets: &[MarketMeta], groups: &[OutcomeGroup], members: &[MarketId]) -> Universe {
+    /// # Safety
+    /// The view keeps raw pointers (it crosses the C ABI, so it carries no lifetime): the
+    /// slices must stay alive and unmoved for as long as the view or any copy of it is used.
+    pub unsafe fn from_slices(markets: &[MarketMeta], groups: &[OutcomeGroup], members: &[MarketId]) -> Universe {
         Universe {
             markets: markets.as_ptr(),
             n_markets: markets.len() as u32,
@@ -376,6 +378,26 @@ unsafe fn slice<'a, T>(p: *const T, n: u32) -> &'a [T] {
     } else {
         core::slice::from_raw_parts(p, n as usize)
     }
+}
+
+/// Offsets of the private fields of [`Universe`], for the ABI golden file.
+pub(crate) fn universe_private_layout() -> String {
+    use core::mem::offset_of;
+    format!(
+        "  .markets @{}\n  .n_markets @{}\n  .n_groups @{}\n  .groups @{}\n  .members @{}\n  .n_members @{}\n",
+        offset_of!(Universe, markets),
+        offset_of!(Universe, n_markets),
+        offset_of!(Universe, n_groups),
+        offset_of!(Universe, groups),
+        offset_of!(Universe, members),
+        offset_of!(Universe, n_members),
+    )
+}
+
+/// Offsets of the private fields of [`Ticker`], for the ABI golden file.
+pub(crate) fn ticker_private_layout() -> String {
+    use core::mem::offset_of;
+    format!("  .len @{}\n  .bytes @{}\n", offset_of!(Ticker, len), offset_of!(Ticker, bytes))
 }
 
 #[cfg(test)]

@@ -239,9 +239,10 @@ impl Price {
     }
 
     /// The complementary price `1 − p`: a YES price to the NO price of the same level and back.
+    /// Saturates at 0 for an out-of-range value (> $1), which no check accepts anyway.
     #[inline]
     pub const fn complement(self) -> Price {
-        Price(Self::ONE - self.0)
+        Price(Self::ONE.saturating_sub(self.0))
     }
 
     /// Formats as a 4-decimal dollar string (`"0.5600"`), the form Kalshi V2 requests accept.
@@ -270,11 +271,15 @@ impl Qty {
     pub const ZERO: Qty = Qty(0);
     /// Hundredths in one contract.
     pub const ONE_CONTRACT: i64 = 100;
+    /// Largest magnitude [`Qty::parse`] accepts: 10¹² contracts. Far above any real size
+    /// (Kalshi's deepest levels are ~10⁶ contracts), and small enough that sums over every level
+    /// of a 10,001-level book cannot overflow `i64`.
+    pub const MAX_ABS: i64 = 100_000_000_000_000;
 
     /// Parses `"300.00"`, `"-54.00"`, `"1"`, `"1.5"` into hundredths of a contract.
     ///
     /// Errors: [`ParseError::TooManyDecimals`] for a non-zero 3rd decimal, malformed text,
-    /// values beyond `i64`.
+    /// [`ParseError::OutOfRange`] beyond ±[`Qty::MAX_ABS`].
     #[inline]
     pub fn parse(s: &str) -> Result<Qty, ParseError> {
         Self::parse_bytes(s.as_bytes())
@@ -283,7 +288,11 @@ impl Qty {
     /// [`Qty::parse`] on bytes.
     #[inline]
     pub fn parse_bytes(s: &[u8]) -> Result<Qty, ParseError> {
-        parse_fixed(s, 2, true).map(Qty)
+        let v = parse_fixed(s, 2, true)?;
+        if v.abs() > Self::MAX_ABS {
+            return Err(ParseError::OutOfRange);
+        }
+        Ok(Qty(v))
     }
 
     /// Whole contracts to hundredths.
@@ -487,6 +496,9 @@ mod tests {
         assert_eq!(Qty::parse("1406474.86"), Ok(Qty(140647486)));
         assert_eq!(Qty::parse("0.001"), Err(ParseError::TooManyDecimals));
         assert_eq!(Qty::parse("-"), Err(ParseError::Empty));
+        assert_eq!(Qty::parse("1000000000000.00"), Ok(Qty(Qty::MAX_ABS)));
+        assert_eq!(Qty::parse("1000000000000.01"), Err(ParseError::OutOfRange));
+        assert_eq!(Price(20000).complement(), Price(0));
     }
 
     #[test]
@@ -509,7 +521,7 @@ mod tests {
         assert_eq!(&*Qty(0).to_fixed_str(), "0.00");
         assert_eq!(&*Money(54600).to_fixed_str(), "0.054600");
         assert_eq!(&*Money(i64::MIN + 1).to_fixed_str(), "-9223372036854.775807");
-        for v in [-123456789i64, -1, 0, 1, 99, 100, 101, i64::MAX] {
+        for v in [-123456789i64, -1, 0, 1, 99, 100, 101, Qty::MAX_ABS] {
             assert_eq!(Qty::parse(&Qty(v).to_fixed_str()), Ok(Qty(v)));
             assert_eq!(Money::parse(&Money(v).to_fixed_str()), Ok(Money(v)));
         }

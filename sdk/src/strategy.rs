@@ -11,7 +11,9 @@ use crate::market::{MarketId, Universe};
 use crate::order::{Fill, OrderUpdate, Signal, Trade};
 
 /// A trading strategy. Export it with [`crate::export_strategy!`].
-pub trait Strategy: Sized + 'static {
+/// `Send` because the engine creates strategies on its main thread and runs them on the
+/// trader thread.
+pub trait Strategy: Send + Sized + 'static {
     /// Short name, used in reports and to find `config/strategies/<NAME>.toml`.
     const NAME: &'static str;
 

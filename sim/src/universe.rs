@@ -128,7 +128,9 @@ impl UniverseData {
 
     /// A borrowed view for strategies. Valid while `self` is alive and unmodified.
     pub fn view(&self) -> Universe {
-        Universe::from_slices(&self.markets, &self.groups, &self.members)
+        // SAFETY: the vectors are never resized after construction and live as long as `self`;
+        // callers keep `self` (the engine holds it in an `Arc` for the whole run).
+        unsafe { Universe::from_slices(&self.markets, &self.groups, &self.members) }
     }
 
     /// Number of markets.

@@ -123,8 +123,10 @@ pub struct FeedStats {
     pub faults: Counters,
     /// Sequence gaps.
     pub gaps: u64,
-    /// Duplicate or old `seq`s dropped.
-    pub stale_seq_dropped: u64,
+    /// Snapshots whose `seq` reused an already-seen number (applied, counter unchanged).
+    pub snapshot_seq_reused: u64,
+    /// Subscriptions restarted by a `subscribed` ack for a known sid (reconnects).
+    pub sid_restarts: u64,
     /// Markets marked stale (one per market per gap).
     pub markets_marked_stale: u64,
     /// Snapshot requests that live trading would send (per market).
@@ -276,7 +278,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
         let (ty, parsed) = self.parser.parse(bytes, &self.index);
         self.stats.by_type.bump(ty);
         match parsed {
-            Err(f) => self.fault(f),
+            Err(f) => self.fault(f, ty),
             Ok(p) => self.handle(p, recv_ns, t0),
         }
         self.latency.record(Hop::FeedParse, self.clock.ns(t0, self.clock.raw()));
@@ -284,9 +286,20 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
         Poll::Busy
     }
 
-    #[inline]
-    fn fault(&mut self, f: ParseFault) {
+    /// A fault on a sequenced frame still consumes its `seq` (no false gap afterwards). A bad
+    /// snapshot or delta of a subscribed market means a book can no longer be trusted, and the
+    /// ticker may be what was unreadable: every market of the sid goes stale. A frame for a
+    /// market we never subscribed loses nothing of ours.
+    #[cold]
+    fn fault(&mut self, f: ParseFault, ty: &'static str) {
         self.stats.faults.bump(f.name());
+        if let Some((sid, seq)) = self.parser.envelope_seq() {
+            self.sequence(sid, seq);
+            let book_msg = ty == "orderbook_delta" || ty == "orderbook_snapshot";
+            if book_msg && f != ParseFault::UnknownMarket {
+                self.mark_sid_stale(sid, StaleReason::Fault);
+            }
+        }
     }
 
     /// Sequence check shared by snapshots, deltas and acks. Returns false when the message must
@@ -300,10 +313,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 self.mark_sid_stale(sid, StaleReason::SeqGap);
                 true
             }
-            SeqCheck::Stale { .. } => {
-                self.stats.stale_seq_dropped += 1;
-                false
-            }
+            SeqCheck::Reused => true,
             SeqCheck::Untracked => {
                 self.stats.untracked_sids += 1;
                 true
@@ -314,8 +324,14 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     fn handle(&mut self, p: Parsed, recv_ns: u64, t0: u64) {
         match p {
             Parsed::Snapshot { sid, seq, market } => {
-                if !self.sequence(sid, seq) {
-                    return;
+                match self.seq.check_snapshot(sid, seq) {
+                    SeqCheck::InOrder => {}
+                    SeqCheck::Gap { .. } => {
+                        self.stats.gaps += 1;
+                        self.mark_sid_stale(sid, StaleReason::SeqGap);
+                    }
+                    SeqCheck::Reused => self.stats.snapshot_seq_reused += 1,
+                    SeqCheck::Untracked => self.stats.untracked_sids += 1,
                 }
                 self.seq.attach(sid, market);
                 self.stale[market.idx()] = false;
@@ -335,9 +351,6 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     let ex_ns = (ts_ms as u64).saturating_mul(1_000_000);
                     self.latency.record(Hop::ExchangeToRecv, recv_ns.saturating_sub(ex_ns));
                 }
-                if self.stale[market.idx()] {
-                    // the trader drops it too; counted there as dropped while stale
-                }
                 self.staging.push(MdEvent::Delta { market, side, price, delta, ts_ms, recv_ns, t0 });
                 self.stats.deltas_forwarded += 1;
             }
@@ -346,9 +359,20 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 self.staging.push(MdEvent::Trade { trade, recv_ns, t0 });
                 self.stats.trades_forwarded += 1;
             }
-            Parsed::Ok { sid: Some(sid), seq: Some(seq), .. }
-            | Parsed::Unsubscribed { sid: Some(sid), seq: Some(seq) } => {
+            Parsed::Ok { sid: Some(sid), seq: Some(seq), .. } => {
                 self.sequence(sid, seq);
+            }
+            Parsed::Unsubscribed { sid: Some(sid), .. } => {
+                self.mark_sid_stale(sid, StaleReason::Resubscribed);
+                self.seq.remove(sid);
+            }
+            Parsed::Subscribed { sid, .. } => {
+                // A known sid acked again is a new epoch (reconnect): its books are unknown
+                // until their snapshots arrive.
+                self.mark_sid_stale(sid, StaleReason::Resubscribed);
+                if self.seq.restart(sid) {
+                    self.stats.sid_restarts += 1;
+                }
             }
             Parsed::Error { code, .. } => {
                 if matches!(code, 10 | 17 | 25) {
@@ -360,7 +384,12 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 LifecycleKind::Deactivated | LifecycleKind::Determined | LifecycleKind::Settled => {
                     self.staging.push(MdEvent::Closed { market, result_yes });
                 }
-                LifecycleKind::Activated => self.staging.push(MdEvent::Reopened { market }),
+                LifecycleKind::Activated => {
+                    // Reactivation cancels resting orders; the book must be fetched again.
+                    self.stale[market.idx()] = true;
+                    self.stats.resnapshot_requests += 1;
+                    self.staging.push(MdEvent::Reopened { market });
+                }
                 LifecycleKind::PriceLevelStructureUpdated => {
                     self.stale[market.idx()] = true;
                     self.stats.resnapshot_requests += 1;

@@ -258,6 +258,7 @@ pub struct FrameParser {
     levels: Vec<Level>,
     max_levels: usize,
     yes_price_scale: bool,
+    envelope_seq: Option<(u32, u64)>,
 }
 
 impl FrameParser {
@@ -273,7 +274,15 @@ impl FrameParser {
             levels: Vec::with_capacity(max_levels),
             max_levels,
             yes_price_scale,
+            envelope_seq: None,
         }
+    }
+
+    /// The `(sid, seq)` of the last parsed frame's envelope, when it had both — also when the
+    /// message itself was a fault, so the sequencer can account for its number.
+    #[inline]
+    pub fn envelope_seq(&self) -> Option<(u32, u64)> {
+        self.envelope_seq
     }
 
     /// Levels of the last [`Parsed::Snapshot`].
@@ -294,11 +303,16 @@ impl FrameParser {
         self.input.extend_from_slice(frame);
         self.input.resize(frame.len() + simd_json::INPUT_PADDING, 0);
         self.levels.clear();
+        self.envelope_seq = None;
         let mut tape: Tape<'_> = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let out = match simd_json::fill_tape_padded(&mut self.input, frame.len(), &mut self.buffers, &mut tape) {
             Ok(()) => {
-                let mut w =
-                    Walk { levels: &mut self.levels, max_levels: self.max_levels, yes_scale: self.yes_price_scale };
+                let mut w = Walk {
+                    levels: &mut self.levels,
+                    max_levels: self.max_levels,
+                    yes_scale: self.yes_price_scale,
+                    seq_out: &mut self.envelope_seq,
+                };
                 w.message(&tape.0, index)
             }
             Err(_) => (UNKNOWN_TYPE, Err(ParseFault::Json)),
@@ -370,6 +384,7 @@ struct Walk<'a> {
     levels: &'a mut Vec<Level>,
     max_levels: usize,
     yes_scale: bool,
+    seq_out: &'a mut Option<(u32, u64)>,
 }
 
 /// Required-field helpers: missing → `MissingField`, wrong type → `BadField`.
@@ -402,6 +417,7 @@ impl Walk<'_> {
         let int = |i: Option<usize>| i.and_then(|i| as_i64(t, i));
         let sid_v = int(sid).and_then(|v| u32::try_from(v).ok());
         let seq_v = int(seq).and_then(|v| u64::try_from(v).ok());
+        *self.seq_out = sid_v.zip(seq_v);
         let name: &'static str = match ty {
             "orderbook_snapshot" => "orderbook_snapshot",
             "orderbook_delta" => "orderbook_delta",

@@ -192,7 +192,7 @@ impl PaperVenue {
                 // Tolerant: our own taker fills already removed liquidity the recording still
                 // shows, so clamp at zero instead of faulting.
                 let size = b.size_at(side, price);
-                let _ = b.set_level(side, price, Qty((size.0 + delta.0).max(0)));
+                let _ = b.set_level(side, price, Qty(size.0.saturating_add(delta.0).max(0)));
                 self.check_resting_against_book(market);
             }
             MdEvent::Trade { trade, .. } => {

@@ -162,7 +162,8 @@ impl Plugin {
             ));
         }
         let text = |s: StrRef, what: &'static str| -> Result<&'static str, HostError> {
-            s.as_str().ok_or_else(|| mismatch(what, "unreadable text".into(), "UTF-8 text".into()))
+            s.as_str(strike_sdk::abi::MAX_NAME_LEN)
+                .ok_or_else(|| mismatch(what, "unreadable text".into(), "UTF-8 text".into()))
         };
         let sdk = text(desc.sdk_version, "SDK version")?;
         if major_minor(sdk) != major_minor(SDK_VERSION) {

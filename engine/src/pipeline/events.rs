@@ -19,6 +19,10 @@ pub enum StaleReason {
     SubscriptionError,
     /// The price grid changed (`price_level_structure_updated`).
     Regrid,
+    /// A snapshot or delta of the subscription could not be parsed.
+    Fault,
+    /// The subscription was acked again (reconnect) or ended.
+    Resubscribed,
 }
 
 /// Market data, feed → trader (and feed → paper gateway).

@@ -8,8 +8,12 @@
 //! 3. size in `(0, max_order_contracts]`: `Size`;
 //! 4. price on the market's grid and inside `[min_price, max_price]` on the YES scale (0 and $1
 //!    are never tradable): `Price`;
-//! 5. notional (`price × size` at the outcome's own price, what the order can cost) within
-//!    `max_order_notional`: `Notional`;
+//! 5. notional — the collateral the order can tie up — within `max_order_notional`:
+//!    `Notional`. Kalshi nets YES and NO, so only the part of the order that opens exposure
+//!    costs collateral: a bid (buy YES / sell NO) costs `yes_price` per contract beyond the NO
+//!    position it closes, an ask (sell YES / buy NO) `1 − yes_price` per contract beyond the YES
+//!    position it closes (positions already promised to resting orders on that side are not
+//!    counted as closable);
 //! 6. worst-case position: the market's position plus every resting order on the same side plus
 //!    this order, in absolute value, within `max_position_contracts`: `PositionCap`.
 //!
@@ -69,11 +73,19 @@ pub fn check(
     if intent.qty.0 <= 0 || intent.qty > limits.max_order_qty {
         return Err(RejectReason::Size);
     }
+    if intent.price.0 == 0 || intent.price >= Price::MAX {
+        return Err(RejectReason::Price);
+    }
     let yes = intent.yes_price();
     if yes.0 == 0 || yes >= Price::MAX || yes < limits.min_price || yes > limits.max_price || !meta.grid.contains(yes) {
         return Err(RejectReason::Price);
     }
-    if Money::notional(intent.price, intent.qty) > limits.max_order_notional {
+    let (per_contract, closable) = match intent.book_side() {
+        BookSide::Bid => (yes, (-position.qty.0 - position.resting_bids.0).max(0)),
+        BookSide::Ask => (yes.complement(), (position.qty.0 - position.resting_asks.0).max(0)),
+    };
+    let opening = Qty((intent.qty.0 - closable).max(0));
+    if Money::notional(per_contract, opening) > limits.max_order_notional {
         return Err(RejectReason::Notional);
     }
     let worst = match intent.book_side() {
@@ -129,9 +141,21 @@ mod tests {
         // selling against a long position reduces it: allowed
         let sell = OrderIntent { action: Action::Sell, ..buy_yes(1000, 100) };
         assert_eq!(check(&l, &sell, &m, &b, &held), Ok(()));
-        // buying NO at 0.95 is a YES ask at 0.05: notional counts the NO price paid
+        // buying NO at 0.95 is a YES ask at 0.05: the collateral is the NO price paid
         let no = OrderIntent { outcome: Outcome::No, ..buy_yes(9500, 60) };
         assert_eq!(check(&l, &no, &m, &b, &p), Err(RejectReason::Notional));
+        // selling YES at 0.05 without holding it ties up 0.95 a contract: 60 is $57 > $50
+        let sell_cheap = OrderIntent { action: Action::Sell, ..buy_yes(500, 60) };
+        assert_eq!(check(&l, &sell_cheap, &m, &b, &p), Err(RejectReason::Notional));
+        // holding 60 YES, the same sell only closes: no collateral
+        let long60 = Position { qty: Qty::contracts(60), ..Default::default() };
+        assert_eq!(check(&l, &sell_cheap, &m, &b, &long60), Ok(()));
+        // ... unless those 60 are already promised to resting asks
+        let promised = Position { resting_asks: Qty::contracts(60), ..long60 };
+        assert_eq!(check(&l, &sell_cheap, &m, &b, &promised), Err(RejectReason::Notional));
+        // an out-of-range NO price is a price reject, never an overflow
+        let bad = OrderIntent { outcome: Outcome::No, ..buy_yes(20000, 1) };
+        assert_eq!(check(&l, &bad, &m, &b, &p), Err(RejectReason::Price));
         b.status = BookStatus::Stale;
         assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Err(RejectReason::StaleBook));
         b.status = BookStatus::Closed;

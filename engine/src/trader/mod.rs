@@ -72,6 +72,8 @@ pub struct TraderStats {
     pub plugin_panics: u64,
     /// Times the order ring was full.
     pub order_ring_stalls: u64,
+    /// Execution reports for unknown strategies or markets, dropped.
+    pub unknown_exec: u64,
 }
 
 /// The trader stage; see the module docs.
@@ -132,6 +134,7 @@ fn fault_name(f: &BookFault) -> &'static str {
     match f {
         BookFault::OffGrid { .. } => "off_grid",
         BookFault::NegativeLevel { .. } => "negative_level",
+        BookFault::Overflow { .. } => "overflow",
         BookFault::Crossed { .. } => "crossed",
     }
 }
@@ -255,13 +258,14 @@ impl TraderStage {
         true
     }
 
+    /// Hands a request to the gateway ring. Never drops one: when the ring is full the request
+    /// waits in `pending_orders` (reserved for 4096; beyond that it grows, which is counted as a
+    /// stall and is the only allocation this stage can make).
     #[inline]
     fn send(&mut self, req: OrderRequest) {
         if !self.pending_orders.is_empty() || self.orders.push(req).is_err() {
             self.stats.order_ring_stalls += 1;
-            if self.pending_orders.len() < self.pending_orders.capacity() {
-                self.pending_orders.push(req);
-            }
+            self.pending_orders.push(req);
         }
     }
 
@@ -354,29 +358,55 @@ impl TraderStage {
         }
     }
 
-    /// Runs one callback of strategy `slot` and processes what it queued.
+    /// Runs one callback of strategy `slot` and processes what it queued; risk rejects are
+    /// reported back through `on_order_update`, and what the strategy queues there is processed
+    /// too (its own rejects are counted, not reported again, so a strategy cannot loop).
     fn dispatch(&mut self, slot: usize, trig: Trigger, f: impl FnOnce(&mut HostedStrategy, &mut Ctx) -> bool) {
+        self.call(slot, trig, true, f);
+        let mut k = 0;
+        while k < self.rejected.len() {
+            let (s, u) = self.rejected[k];
+            k += 1;
+            self.call(s as usize, trig, false, |st, ctx| st.on_order_update(ctx, &u));
+        }
+        self.rejected.clear();
+    }
+
+    fn call(
+        &mut self,
+        slot: usize,
+        trig: Trigger,
+        report_rejects: bool,
+        f: impl FnOnce(&mut HostedStrategy, &mut Ctx) -> bool,
+    ) {
         if !self.strategies[slot].enabled() {
             return;
         }
         let t = self.clock.raw();
-        let view = self.universe.view();
-        let mut ctx = Ctx::new(
-            view,
-            &self.books,
-            self.portfolio.positions(),
-            &self.open[slot],
-            &mut self.intents,
-            &mut self.cancels,
-            self.next_ref,
-            self.now_ns,
-            self.capital,
-        );
+        // SAFETY: the universe (Arc), books, positions, open orders and the intent buffers all
+        // outlive `ctx`, which is dropped before any of them is touched again.
+        let mut ctx = unsafe {
+            Ctx::new(
+                self.universe.view(),
+                &self.books,
+                self.portfolio.positions(),
+                &self.open[slot],
+                &mut self.intents,
+                &mut self.cancels,
+                self.next_ref,
+                self.now_ns,
+                self.capital,
+            )
+        };
         let ok = f(&mut self.strategies[slot], &mut ctx);
-        let (n_i, n_c, next) = (ctx.queued_intents().len(), ctx.queued_cancels().len(), ctx.next_ref());
+        // A plugin could overwrite its Ctx: trust nothing beyond the host's own buffers.
+        let n_i = ctx.queued_intents().len().min(self.intents.len());
+        let n_c = ctx.queued_cancels().len().min(self.cancels.len());
+        let next = ctx.next_ref();
         self.latency.record(Hop::Strategy, self.clock.ns(t, self.clock.raw()));
         self.stats.callbacks += 1;
-        self.next_ref = next;
+        // refs only move forward, so they stay unique whatever the plugin does
+        self.next_ref = self.next_ref.max(next).max(self.next_ref + n_i as u64);
         if !ok {
             self.disable(slot);
             return;
@@ -390,41 +420,11 @@ impl TraderStage {
         }
         for i in 0..n_i {
             let intent = self.intents[i];
-            self.process_intent(slot, intent, trig);
-        }
-        // Tell the strategy about risk rejects (one level deep: rejects of intents queued in
-        // these callbacks are counted but not reported again).
-        if !self.rejected.is_empty() {
-            let mut k = 0;
-            while k < self.rejected.len() {
-                let (s, u) = self.rejected[k];
-                k += 1;
-                if !self.strategies[s as usize].enabled() {
-                    continue;
-                }
-                let view = self.universe.view();
-                let mut ctx = Ctx::new(
-                    view,
-                    &self.books,
-                    self.portfolio.positions(),
-                    &self.open[s as usize],
-                    &mut self.intents,
-                    &mut self.cancels,
-                    self.next_ref,
-                    self.now_ns,
-                    self.capital,
-                );
-                let ok = self.strategies[s as usize].on_order_update(&mut ctx, &u);
-                self.next_ref = ctx.next_ref();
-                if !ok {
-                    self.disable(s as usize);
-                }
-            }
-            self.rejected.clear();
+            self.process_intent(slot, intent, trig, report_rejects);
         }
     }
 
-    fn process_intent(&mut self, slot: usize, intent: OrderIntent, trig: Trigger) {
+    fn process_intent(&mut self, slot: usize, intent: OrderIntent, trig: Trigger, report: bool) {
         self.stats.intents += 1;
         let t = self.clock.raw();
         let m = intent.market;
@@ -435,7 +435,7 @@ impl TraderStage {
         self.latency.record(Hop::Risk, self.clock.ns(t, self.clock.raw()));
         if let Err(reason) = verdict {
             self.stats.risk_rejects.bump(reason.name());
-            if self.rejected.len() < self.rejected.capacity() {
+            if report && self.rejected.len() < self.rejected.capacity() {
                 self.rejected.push((
                     slot as u16,
                     OrderUpdate {
@@ -495,30 +495,51 @@ impl TraderStage {
 
     fn on_exec(&mut self, ev: ExecEvent) {
         let trig = Trigger { recv_ns: self.now_ns, t0: self.clock.raw() };
+        let (strategy, market) = match &ev {
+            ExecEvent::Fill { strategy, fill } => (*strategy as usize, fill.market),
+            ExecEvent::Update { strategy, update, .. } => (*strategy as usize, update.market),
+        };
+        if strategy >= self.strategies.len() || market.idx() >= self.books.len() {
+            // not an order of ours (or a corrupt report): never index with it
+            self.stats.unknown_exec += 1;
+            return;
+        }
         match ev {
-            ExecEvent::Fill { strategy, mut fill } => {
+            ExecEvent::Fill { mut fill, .. } => {
                 self.stats.fills += 1;
                 fill.post_position = self.portfolio.apply_fill(&fill);
-                self.portfolio.adjust_resting(fill.market, fill.side, -fill.qty);
-                let slot = strategy as usize;
-                if let Some(o) = self.open[slot].iter_mut().find(|o| o.order_ref == fill.order_ref) {
-                    o.remaining -= fill.qty;
+                // Only the part of the fill this order still had resting leaves the resting
+                // total: a terminal update may already have removed the rest (any order of
+                // arrival is valid, kalshi-protocol.md §6.8).
+                if let Some(o) = self.open[strategy].iter_mut().find(|o| o.order_ref == fill.order_ref) {
+                    let k = Qty(fill.qty.0.min(o.remaining.0).max(0));
+                    o.remaining -= k;
                     o.filled += fill.qty;
+                    self.portfolio.adjust_resting(fill.market, fill.side, -k);
                 }
-                self.dispatch(slot, trig, |s, ctx| s.on_fill(ctx, &fill));
+                self.dispatch(strategy, trig, |s, ctx| s.on_fill(ctx, &fill));
             }
-            ExecEvent::Update { strategy, update, .. } => {
-                let slot = strategy as usize;
-                if update.status != OrderStatus::Resting {
-                    if let Some(i) = self.open[slot].iter().position(|o| o.order_ref == update.order_ref) {
-                        let o = self.open[slot].swap_remove(i);
-                        self.portfolio.adjust_resting(o.market, o.side, -o.remaining);
-                    }
-                    if update.status == OrderStatus::Rejected {
-                        self.stats.venue_rejects.bump(update.reason.name());
+            ExecEvent::Update { update, .. } => {
+                if let Some(i) = self.open[strategy].iter().position(|o| o.order_ref == update.order_ref) {
+                    match update.status {
+                        OrderStatus::Resting => {
+                            // the venue's remaining size is authoritative
+                            let o = &mut self.open[strategy][i];
+                            let diff = Qty(update.remaining.0 - o.remaining.0);
+                            o.remaining = update.remaining;
+                            let (m, side) = (o.market, o.side);
+                            self.portfolio.adjust_resting(m, side, diff);
+                        }
+                        _ => {
+                            let o = self.open[strategy].swap_remove(i);
+                            self.portfolio.adjust_resting(o.market, o.side, -o.remaining);
+                        }
                     }
                 }
-                self.dispatch(slot, trig, |s, ctx| s.on_order_update(ctx, &update));
+                if update.status == OrderStatus::Rejected {
+                    self.stats.venue_rejects.bump(update.reason.name());
+                }
+                self.dispatch(strategy, trig, |s, ctx| s.on_order_update(ctx, &update));
             }
         }
     }

@@ -70,7 +70,8 @@ impl World {
     }
 
     fn universe(&self) -> Universe {
-        Universe::from_slices(&self.markets, &self.groups, &self.members)
+        // SAFETY: the World outlives every view taken in a test and is not resized.
+        unsafe { Universe::from_slices(&self.markets, &self.groups, &self.members) }
     }
 
     fn set(&mut self, m: usize, bids: &[(&str, &str)], asks: &[(&str, &str)]) {
@@ -80,17 +81,20 @@ impl World {
 
     /// Runs `f` with a fresh `Ctx` at `now`; returns the queued intents and cancels.
     fn call(&mut self, now: u64, f: impl FnOnce(&mut Ctx)) -> (Vec<OrderIntent>, Vec<CancelIntent>) {
-        let mut ctx = Ctx::new(
-            self.universe(),
-            &self.books,
-            &self.positions,
-            &self.open,
-            &mut self.intents,
-            &mut self.cancels,
-            100,
-            now,
-            self.capital,
-        );
+        // SAFETY: every slice is owned by the World, which outlives `ctx`.
+        let mut ctx = unsafe {
+            Ctx::new(
+                self.universe(),
+                &self.books,
+                &self.positions,
+                &self.open,
+                &mut self.intents,
+                &mut self.cancels,
+                100,
+                now,
+                self.capital,
+            )
+        };
         f(&mut ctx);
         (ctx.queued_intents().to_vec(), ctx.queued_cancels().to_vec())
     }
