@@ -192,10 +192,12 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
         clock: Clock,
     ) -> Self {
         let n = rings.len();
+        let mut parser = FrameParser::new(yes_price_scale, max_frame, max_levels);
+        parser.warm_up(max_frame);
         FeedStage {
             source,
             index,
-            parser: FrameParser::new(yes_price_scale, max_frame, max_levels),
+            parser,
             seq: Sequencer::new(n_markets),
             rings,
             commands,

@@ -285,6 +285,30 @@ impl FrameParser {
         self.envelope_seq
     }
 
+    /// Grows every buffer to what a frame of up to `max_frame` bytes can need, by parsing the
+    /// densest possible frame of that size (`[0,0,...]`: one value per two bytes), so that no
+    /// real frame up to that size allocates later. Call once at start-up.
+    pub fn warm_up(&mut self, max_frame: usize) {
+        struct NoMarkets;
+        impl MarketIndex for NoMarkets {
+            fn id_of(&self, _: &str) -> Option<MarketId> {
+                None
+            }
+        }
+        let n = (max_frame.clamp(2, MAX_FRAME) - 1) / 2;
+        let mut dense = Vec::with_capacity(2 * n + 2);
+        dense.push(b'[');
+        for i in 0..n {
+            if i > 0 {
+                dense.push(b',');
+            }
+            dense.push(b'0');
+        }
+        dense.push(b']');
+        let _ = self.parse(&dense, &NoMarkets);
+        self.input.reserve(max_frame + simd_json::INPUT_PADDING);
+    }
+
     /// Levels of the last [`Parsed::Snapshot`].
     #[inline]
     pub fn levels(&self) -> &[Level] {

@@ -83,151 +83,187 @@ pub fn run(
     plugins: &[Plugin],
     opts: &RunOptions,
 ) -> Result<RunOutcome, RunError> {
-    let started = std::time::Instant::now();
-    let universe = UniverseData::from_header(&recording.header)
-        .map_err(|e| RunError::Universe(e.into_iter().map(|x| x.to_string()).collect()))?;
-    let universe = Arc::new(universe);
-    let view = universe.view();
-    let mut strategies = Vec::with_capacity(plugins.len());
-    for (slot, p) in plugins.iter().enumerate() {
-        let (text, _) = cfg.strategy_config(p.name()).map_err(RunError::Config)?;
-        strategies.push(p.create(&text, &view, slot as u16).map_err(RunError::Host)?);
-    }
+    let mut p = Pipeline::new(cfg, recording, plugins, opts)?;
+    p.run_to_end();
+    Ok(p.finish())
+}
 
-    let cap = cfg.ring_capacity;
-    let (md_tx, md_rx) = rtrb::RingBuffer::new(cap);
-    let (paper_md_tx, paper_md_rx) = rtrb::RingBuffer::new(cap);
-    let (ord_tx, ord_rx) = rtrb::RingBuffer::new(cap);
-    let (exec_tx, exec_rx) = rtrb::RingBuffer::new(cap);
-    let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
-    let clock = Clock::default();
+/// The three stages wired together in the fused topology. Everything is allocated in
+/// [`Pipeline::new`]; [`Pipeline::step`] (the hot path) allocates nothing.
+pub struct Pipeline {
+    feed: FeedStage<ReplaySource, Arc<UniverseData>>,
+    trader: TraderStage,
+    venue: PaperVenue,
+    universe: Arc<UniverseData>,
+    source_name: String,
+    started: std::time::Instant,
+}
 
-    let source_name = recording.header.source.clone();
-    let yes_scale = recording.header.yes_price_scale;
-    let source = ReplaySource::new(recording.frames);
-    let max_levels = 2 * universe.markets.iter().map(|m| m.grid.n_levels()).max().unwrap_or(101);
-    let max_frame = source.max_frame_len().max(4096);
-    let mut feed = FeedStage::new(
-        source,
-        universe.clone(),
-        universe.len(),
-        yes_scale,
-        max_frame,
-        max_levels,
-        vec![md_tx, paper_md_tx],
-        Some(cmd_rx),
-        clock.clone(),
-    );
-    let mut trader = TraderStage::new(TraderParts {
-        universe: universe.clone(),
-        strategies,
-        limits: RiskLimits::from(&cfg.risk),
-        md: md_rx,
-        exec: exec_rx,
-        orders: ord_tx,
-        commands: Some(cmd_tx),
-        intents_per_callback: cfg.intents_per_callback,
-        capital: cfg.capital,
-        timer_interval_ns: cfg.timer_interval_ns,
-        clock: clock.clone(),
-    });
-    let mut venue = PaperVenue::new(&universe.markets, paper_md_rx, ord_rx, exec_tx, cfg.account_precision, clock);
-    if opts.log_orders {
-        venue.log_orders(1 << 20);
-    }
-
-    // Fused topology: poll in pipeline order until the recording is done and every ring is empty.
-    loop {
-        let f = feed.poll();
-        let v1 = venue.poll();
-        let t = trader.poll(256);
-        let v2 = venue.poll();
-        if f == Poll::Done && !v1 && !t && !v2 && trader.idle() && venue.drained() {
-            break;
+impl Pipeline {
+    /// Builds the universe, creates the strategies, allocates rings, books and buffers.
+    pub fn new(
+        cfg: &EngineConfig,
+        recording: Recording,
+        plugins: &[Plugin],
+        opts: &RunOptions,
+    ) -> Result<Pipeline, RunError> {
+        let started = std::time::Instant::now();
+        let universe = UniverseData::from_header(&recording.header)
+            .map_err(|e| RunError::Universe(e.into_iter().map(|x| x.to_string()).collect()))?;
+        let universe = Arc::new(universe);
+        let view = universe.view();
+        let mut strategies = Vec::with_capacity(plugins.len());
+        for (slot, p) in plugins.iter().enumerate() {
+            let (text, _) = cfg.strategy_config(p.name()).map_err(RunError::Config)?;
+            strategies.push(p.create(&text, &view, slot as u16).map_err(RunError::Host)?);
         }
-    }
-    // Shutdown: strategies' last word, then every resting order cancelled.
-    trader.shutdown();
-    for _ in 0..4 {
-        venue.poll();
-        trader.poll(256);
-    }
-    venue.cancel_all();
-    for _ in 0..4 {
-        venue.poll();
-        trader.poll(256);
+
+        let cap = cfg.ring_capacity;
+        let (md_tx, md_rx) = rtrb::RingBuffer::new(cap);
+        let (paper_md_tx, paper_md_rx) = rtrb::RingBuffer::new(cap);
+        let (ord_tx, ord_rx) = rtrb::RingBuffer::new(cap);
+        let (exec_tx, exec_rx) = rtrb::RingBuffer::new(cap);
+        let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
+        let clock = Clock::default();
+
+        let source_name = recording.header.source.clone();
+        let yes_scale = recording.header.yes_price_scale;
+        let source = ReplaySource::new(recording.frames);
+        let max_levels = 2 * universe.markets.iter().map(|m| m.grid.n_levels()).max().unwrap_or(101);
+        let max_frame = source.max_frame_len().max(4096);
+        let feed = FeedStage::new(
+            source,
+            universe.clone(),
+            universe.len(),
+            yes_scale,
+            max_frame,
+            max_levels,
+            vec![md_tx, paper_md_tx],
+            Some(cmd_rx),
+            clock.clone(),
+        );
+        let trader = TraderStage::new(TraderParts {
+            universe: universe.clone(),
+            strategies,
+            limits: RiskLimits::from(&cfg.risk),
+            md: md_rx,
+            exec: exec_rx,
+            orders: ord_tx,
+            commands: Some(cmd_tx),
+            intents_per_callback: cfg.intents_per_callback,
+            capital: cfg.capital,
+            timer_interval_ns: cfg.timer_interval_ns,
+            clock: clock.clone(),
+        });
+        let mut venue = PaperVenue::new(&universe.markets, paper_md_rx, ord_rx, exec_tx, cfg.account_precision, clock);
+        if opts.log_orders {
+            venue.log_orders(1 << 20);
+        }
+        Ok(Pipeline { feed, trader, venue, universe, source_name, started })
     }
 
-    let mut latency = Latency::default();
-    latency.merge(&feed.latency);
-    latency.merge(&trader.latency);
-    latency.merge(&venue.latency);
-    let fs = &feed.stats;
-    let ts = &trader.stats;
-    let vs = &venue.stats;
-    let mut report = Report {
-        source: source_name,
-        markets: universe.len(),
-        frames: fs.frames,
-        gaps: fs.gaps,
-        stale_markets: fs.markets_marked_stale,
-        stale_at_exit: trader
-            .books()
+    /// One round of the fused topology: feed, venue (market data), trader, venue (orders).
+    /// Returns false once the recording is done and every ring is empty. The hot path.
+    #[inline]
+    pub fn step(&mut self) -> bool {
+        let f = self.feed.poll();
+        let v1 = self.venue.poll();
+        let t = self.trader.poll(256);
+        let v2 = self.venue.poll();
+        !(f == Poll::Done && !v1 && !t && !v2 && self.trader.idle() && self.venue.drained())
+    }
+
+    /// Steps until the recording is done.
+    pub fn run_to_end(&mut self) {
+        while self.step() {}
+    }
+
+    /// Shuts down (strategies' last word, every resting order cancelled) and builds the report.
+    pub fn finish(mut self) -> RunOutcome {
+        let (feed, trader, venue, universe) = (&mut self.feed, &mut self.trader, &mut self.venue, &self.universe);
+        trader.shutdown();
+        for _ in 0..4 {
+            venue.poll();
+            trader.poll(256);
+        }
+        venue.cancel_all();
+        for _ in 0..4 {
+            venue.poll();
+            trader.poll(256);
+        }
+        let started = self.started;
+        let source_name = std::mem::take(&mut self.source_name);
+        let mut latency = Latency::default();
+        latency.merge(&feed.latency);
+        latency.merge(&trader.latency);
+        latency.merge(&venue.latency);
+        let fs = &feed.stats;
+        let ts = &trader.stats;
+        let vs = &venue.stats;
+        let mut report = Report {
+            source: source_name,
+            markets: universe.len(),
+            frames: fs.frames,
+            gaps: fs.gaps,
+            stale_markets: fs.markets_marked_stale,
+            stale_at_exit: trader
+                .books()
+                .iter()
+                .filter(|b| b.status != BookStatus::Live && b.status != BookStatus::Closed)
+                .count() as u64,
+            resnapshot_requests: fs.resnapshot_requests,
+            snapshots_applied: ts.snapshots_applied,
+            deltas_applied: ts.deltas_applied,
+            deltas_dropped_not_live: ts.deltas_dropped_not_live,
+            ring_stalls: fs.ring_stalls + ts.order_ring_stalls,
+            intents: ts.intents,
+            orders: ts.orders_sent,
+            cancels: ts.cancels_sent,
+            fills: vs.fills,
+            taker_fills: vs.taker_fills,
+            maker_fills: vs.maker_fills,
+            contracts_filled: vs.filled_qty.0 as f64 / 100.0,
+            notional_filled: dollars(vs.filled_notional),
+            latency_ns: latency_table(&latency),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        for (k, v) in fs.by_type.iter() {
+            report.messages.insert(k.to_string(), v);
+        }
+        for (k, v) in fs.faults.iter() {
+            report.faults.insert(format!("parse.{k}"), v);
+        }
+        for (k, v) in ts.book_faults.iter() {
+            report.faults.insert(format!("book.{k}"), v);
+        }
+        for (k, v) in ts.risk_rejects.iter() {
+            report.rejects.insert(format!("risk.{k}"), v);
+        }
+        for (k, v) in vs.rejects.iter() {
+            report.rejects.insert(format!("venue.{k}"), v);
+        }
+        let s: PnlSummary = trader.portfolio().summary(&universe.markets, trader.books());
+        report.pnl = PnlReport {
+            realized: dollars(s.realized),
+            unrealized_mtm: dollars(s.unrealized),
+            fees: dollars(s.fees),
+            total_mtm: dollars(s.total),
+            open_markets: s.open_markets,
+            marked_at_settlement: s.marked_at_settlement,
+        };
+        report.strategies = trader
+            .strategies()
             .iter()
-            .filter(|b| b.status != BookStatus::Live && b.status != BookStatus::Closed)
-            .count() as u64,
-        resnapshot_requests: fs.resnapshot_requests,
-        snapshots_applied: ts.snapshots_applied,
-        deltas_applied: ts.deltas_applied,
-        deltas_dropped_not_live: ts.deltas_dropped_not_live,
-        ring_stalls: fs.ring_stalls + ts.order_ring_stalls,
-        intents: ts.intents,
-        orders: ts.orders_sent,
-        cancels: ts.cancels_sent,
-        fills: vs.fills,
-        taker_fills: vs.taker_fills,
-        maker_fills: vs.maker_fills,
-        contracts_filled: vs.filled_qty.0 as f64 / 100.0,
-        notional_filled: dollars(vs.filled_notional),
-        latency_ns: latency_table(&latency),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-    for (k, v) in fs.by_type.iter() {
-        report.messages.insert(k.to_string(), v);
+            .map(|h| StrategyReport {
+                name: h.name().to_string(),
+                enabled: h.enabled(),
+                panics: h.panics,
+                disabled_in: h.disabled_in.map(str::to_string),
+            })
+            .collect();
+        RunOutcome { report, order_log: venue.order_log.take().unwrap_or_default() }
     }
-    for (k, v) in fs.faults.iter() {
-        report.faults.insert(format!("parse.{k}"), v);
-    }
-    for (k, v) in ts.book_faults.iter() {
-        report.faults.insert(format!("book.{k}"), v);
-    }
-    for (k, v) in ts.risk_rejects.iter() {
-        report.rejects.insert(format!("risk.{k}"), v);
-    }
-    for (k, v) in vs.rejects.iter() {
-        report.rejects.insert(format!("venue.{k}"), v);
-    }
-    let s: PnlSummary = trader.portfolio().summary(&universe.markets, trader.books());
-    report.pnl = PnlReport {
-        realized: dollars(s.realized),
-        unrealized_mtm: dollars(s.unrealized),
-        fees: dollars(s.fees),
-        total_mtm: dollars(s.total),
-        open_markets: s.open_markets,
-        marked_at_settlement: s.marked_at_settlement,
-    };
-    report.strategies = trader
-        .strategies()
-        .iter()
-        .map(|h| StrategyReport {
-            name: h.name().to_string(),
-            enabled: h.enabled(),
-            panics: h.panics,
-            disabled_in: h.disabled_in.map(str::to_string),
-        })
-        .collect();
-    Ok(RunOutcome { report, order_log: venue.order_log.take().unwrap_or_default() })
 }
 
 impl crate::feed::parse::MarketIndex for Arc<UniverseData> {
