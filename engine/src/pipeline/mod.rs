@@ -170,7 +170,7 @@ impl Pipeline {
         let v1 = self.venue.poll();
         let t = self.trader.poll(256);
         let v2 = self.venue.poll();
-        !(f == Poll::Done && !v1 && !t && !v2 && self.trader.idle() && self.venue.drained())
+        f != Poll::Done || v1 || t || v2 || !self.trader.idle() || !self.venue.drained()
     }
 
     /// Steps until the recording is done.
