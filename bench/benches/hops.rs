@@ -84,7 +84,7 @@ fn fees_risk_encode(c: &mut Criterion) {
     let intent = OrderIntent::limit(MarketId(0), Outcome::Yes, Action::Buy, Price(9300), Qty(2500), TimeInForce::Fok);
     let pos = Position::default();
     c.bench_function("risk/check (all pre-trade checks)", |b| {
-        b.iter(|| black_box(check(&limits, black_box(&intent), &meta, &book, &pos)))
+        b.iter(|| black_box(check(&limits, black_box(&intent), &book, &pos)))
     });
     let mut enc = OrderEncoder::default();
     let mut r = 0u64;

@@ -262,3 +262,55 @@ fn a_reconnect_reusing_the_sid_restarts_sequencing_and_waits_for_snapshots() {
     assert_eq!(r.stale_markets, 12);
     assert_eq!(r.stale_at_exit, 11, "only the resnapshotted market is live");
 }
+
+#[test]
+fn a_grid_change_rebuilds_the_book_and_sub_cent_levels_apply_after_the_snapshot() {
+    // The market moves from linear_cent to deci_cent mid-session (kalshi-protocol.md §2.4:
+    // structures change on live markets), then Kalshi resends its book with sub-cent levels.
+    let mut rec = prod();
+    let target = "KXMLBGAME-26AUG071910ATHBOS-BOS";
+    let last_seq = rec
+        .frames
+        .iter()
+        .filter_map(|f| serde_json::from_str::<serde_json::Value>(&f.text).ok()?["seq"].as_u64())
+        .max()
+        .unwrap();
+    let t = rec.frames.last().unwrap().recv_ns;
+    let frame = |ns: u64, text: String| strike_sim::recording::Frame { recv_ns: ns, text };
+    rec.frames.push(frame(
+        t + 1_000,
+        format!(
+            r#"{{"type":"market_lifecycle_v2","sid":13,"msg":{{"market_ticker":"{target}","event_type":"price_level_structure_updated","price_level_structure":"deci_cent","price_ranges":[{{"start":"0.0000","end":"1.0000","step":"0.0010"}}]}}}}"#
+        ),
+    ));
+    // a delta before the new snapshot is dropped (book not live), not applied to the old grid
+    rec.frames.push(frame(
+        t + 2_000,
+        format!(
+            r#"{{"type":"orderbook_delta","sid":1,"seq":{},"msg":{{"market_ticker":"{target}","price_dollars":"0.4550","delta_fp":"5.00","side":"yes"}}}}"#,
+            last_seq + 1
+        ),
+    ));
+    rec.frames.push(frame(
+        t + 3_000,
+        format!(
+            r#"{{"type":"orderbook_snapshot","sid":1,"seq":{},"msg":{{"market_ticker":"{target}","yes_dollars_fp":[["0.4550","10.00"],["0.4400","3.00"]],"no_dollars_fp":[["0.5350","7.00"]]}}}}"#,
+            last_seq + 2
+        ),
+    ));
+    rec.frames.push(frame(
+        t + 4_000,
+        format!(
+            r#"{{"type":"orderbook_delta","sid":1,"seq":{},"msg":{{"market_ticker":"{target}","price_dollars":"0.4560","delta_fp":"2.00","side":"yes"}}}}"#,
+            last_seq + 3
+        ),
+    ));
+    let out = run(&cfg(), rec, &[], &RunOptions::default()).unwrap();
+    let r = &out.report;
+    assert_eq!(r.fault_total(), 0, "{:?}", r.faults);
+    assert_eq!(r.gaps, 0);
+    assert_eq!(r.snapshots_applied, 13);
+    assert_eq!(r.deltas_applied, 246, "the sub-cent delta after the snapshot applies");
+    assert_eq!(r.deltas_dropped_not_live, 1, "the delta between regrid and snapshot waits");
+    assert_eq!(r.stale_at_exit, 0);
+}

@@ -382,7 +382,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     self.stats.subscription_errors += 1;
                 }
             }
-            Parsed::Lifecycle { market: Some(market), kind, result_yes } => match kind {
+            Parsed::Lifecycle { market: Some(market), kind, result_yes, grid } => match kind {
                 LifecycleKind::Deactivated | LifecycleKind::Determined | LifecycleKind::Settled => {
                     self.staging.push(MdEvent::Closed { market, result_yes });
                 }
@@ -395,6 +395,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 LifecycleKind::PriceLevelStructureUpdated => {
                     self.stale[market.idx()] = true;
                     self.stats.resnapshot_requests += 1;
+                    if let Some(grid) = grid {
+                        self.staging.push(MdEvent::Regrid { market, grid });
+                    }
                     self.staging.push(MdEvent::Stale { market, reason: StaleReason::Regrid });
                 }
                 _ => {}

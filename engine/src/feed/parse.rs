@@ -16,6 +16,7 @@
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 use strike_sdk::book::BookSide;
+use strike_sdk::grid::PriceGrid;
 use strike_sdk::market::MarketId;
 use strike_sdk::num::{Money, Price, Qty};
 
@@ -195,6 +196,8 @@ pub enum Parsed {
         kind: LifecycleKind,
         /// Settlement result for `determined`: `Some(true)` = YES.
         result_yes: Option<bool>,
+        /// The new grid, from `price_ranges` (`created`, `price_level_structure_updated`).
+        grid: Option<PriceGrid>,
     },
     /// `subscribed` ack.
     Subscribed {
@@ -478,7 +481,7 @@ impl Walk<'_> {
                 "user_order" => user_order(t, req!(msg, "msg"), index),
                 "market_lifecycle_v2" => lifecycle(t, req!(msg, "msg"), index),
                 "event_lifecycle" | "event_fee_update" => {
-                    Ok(Parsed::Lifecycle { market: None, kind: LifecycleKind::Other, result_yes: None })
+                    Ok(Parsed::Lifecycle { market: None, kind: LifecycleKind::Other, result_yes: None, grid: None })
                 }
                 "subscribed" => {
                     let id = int(id).unwrap_or(0) as u64;
@@ -742,10 +745,11 @@ fn user_order(t: &[Node<'_>], m: usize, index: &impl MarketIndex) -> Result<Pars
 }
 
 fn lifecycle(t: &[Node<'_>], m: usize, index: &impl MarketIndex) -> Result<Parsed, ParseFault> {
-    let (mut market, mut kind, mut result, mut deact) = (None, None, None, None);
+    let (mut market, mut kind, mut result, mut deact, mut grid) = (None, None, None, None, None);
     for (k, v) in fields(t, m) {
         match k {
             "market_ticker" => market = Some(market_field(t, v, "market_ticker")?),
+            "price_ranges" => grid = Some(price_ranges(t, v)?),
             "event_type" => {
                 kind = Some(match as_str(t, v) {
                     Some("created") => LifecycleKind::Created,
@@ -775,7 +779,40 @@ fn lifecycle(t: &[Node<'_>], m: usize, index: &impl MarketIndex) -> Result<Parse
         kind = LifecycleKind::Activated;
     }
     let ticker = req!(market, "msg.market_ticker");
-    Ok(Parsed::Lifecycle { market: index.id_of(ticker), kind, result_yes: result })
+    if kind == LifecycleKind::PriceLevelStructureUpdated && grid.is_none() {
+        return Err(ParseFault::MissingField("msg.price_ranges"));
+    }
+    Ok(Parsed::Lifecycle { market: index.id_of(ticker), kind, result_yes: result, grid })
+}
+
+/// `price_ranges: [{"start":"0.0000","end":"1.0000","step":"0.0100"}, ...]` → a grid, walking
+/// the tape (cold path, but allocation-free all the same).
+fn price_ranges(t: &[Node<'_>], arr: usize) -> Result<PriceGrid, ParseFault> {
+    const F: ParseFault = ParseFault::BadField("price_ranges");
+    let len = match t.get(arr) {
+        Some(Node::Array { len, .. }) => *len,
+        _ => return Err(F),
+    };
+    let mut bands = [(0u16, 0u16, 0u16); strike_sdk::grid::MAX_BANDS];
+    if len == 0 || len > bands.len() {
+        return Err(F);
+    }
+    let mut i = arr + 1;
+    for band in bands.iter_mut().take(len) {
+        let (mut s, mut e, mut st) = (None, None, None);
+        for (k, v) in fields(t, i) {
+            let p = as_str(t, v).and_then(|x| Price::parse(x).ok()).map(|p| p.0);
+            match k {
+                "start" => s = p,
+                "end" => e = p,
+                "step" => st = p,
+                _ => {}
+            }
+        }
+        *band = (s.ok_or(F)?, e.ok_or(F)?, st.ok_or(F)?);
+        i = skip(t, i);
+    }
+    PriceGrid::from_bands(&bands[..len]).map_err(|_| F)
 }
 
 #[cfg(test)]
@@ -921,9 +958,25 @@ mod tests {
             Ok(Parsed::Lifecycle {
                 market: Some(MarketId(0)),
                 kind: LifecycleKind::Determined,
-                result_yes: Some(true)
+                result_yes: Some(true),
+                grid: None
             })
         );
+        let (_, _, r) = parse(
+            true,
+            r#"{"type":"market_lifecycle_v2","sid":13,"msg":{"market_ticker":"FED-23DEC-T3.00","event_type":"price_level_structure_updated","price_level_structure":"tapered_deci_cent","price_ranges":[{"start":"0.0000","end":"0.1000","step":"0.0010"},{"start":"0.1000","end":"0.9000","step":"0.0100"},{"start":"0.9000","end":"1.0000","step":"0.0010"}]}}"#,
+        );
+        match r {
+            Ok(Parsed::Lifecycle { kind: LifecycleKind::PriceLevelStructureUpdated, grid: Some(g), .. }) => {
+                assert_eq!(g.structure, strike_sdk::grid::PriceStructure::TaperedDeciCent)
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, _, r) = parse(
+            true,
+            r#"{"type":"market_lifecycle_v2","sid":13,"msg":{"market_ticker":"FED-23DEC-T3.00","event_type":"price_level_structure_updated","price_ranges":[{"start":"0.0000","end":"1.0000","step":"0.0300"}]}}"#,
+        );
+        assert_eq!(r, Err(ParseFault::BadField("price_ranges")));
     }
 
     #[test]

@@ -206,6 +206,10 @@ impl PaperVenue {
                 self.books[market.idx()].status = BookStatus::Closed;
                 self.cancel_market(market, RejectReason::MarketClosed);
             }
+            MdEvent::Regrid { market, grid } => {
+                // Kalshi carries resting orders over to the finer grid; so do we.
+                self.books[market.idx()].regrid(grid);
+            }
             MdEvent::Reopened { market } => {
                 // Kalshi cancels resting orders on reactivation.
                 self.cancel_market(market, RejectReason::MarketClosed);

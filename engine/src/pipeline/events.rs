@@ -6,6 +6,7 @@
 //! nanoseconds (recording time in replays).
 
 use strike_sdk::book::BookSide;
+use strike_sdk::grid::PriceGrid;
 use strike_sdk::market::MarketId;
 use strike_sdk::num::{Price, Qty};
 use strike_sdk::order::{Fill, OrderRef, OrderUpdate, TimeInForce, Trade};
@@ -97,6 +98,14 @@ pub enum MdEvent {
     Reopened {
         /// Market.
         market: MarketId,
+    },
+    /// The market's price grid changed (`price_level_structure_updated`): rebuild its book over
+    /// `grid` and wait for a snapshot.
+    Regrid {
+        /// Market.
+        market: MarketId,
+        /// The new grid.
+        grid: PriceGrid,
     },
 }
 

@@ -6,8 +6,9 @@
 //!    `MarketClosed`;
 //! 2. post-only only with GTC: `BadTimeInForce`;
 //! 3. size in `(0, max_order_contracts]`: `Size`;
-//! 4. price on the market's grid and inside `[min_price, max_price]` on the YES scale (0 and $1
-//!    are never tradable): `Price`;
+//! 4. price on the market's current grid (the book's, which follows
+//!    `price_level_structure_updated`) and inside `[min_price, max_price]` on the YES scale (0
+//!    and $1 are never tradable): `Price`;
 //! 5. notional — the collateral the order can tie up — within `max_order_notional`:
 //!    `Notional`. Kalshi nets YES and NO, so only the part of the order that opens exposure
 //!    costs collateral: a bid (buy YES / sell NO) costs `yes_price` per contract beyond the NO
@@ -22,7 +23,6 @@
 
 use crate::config::RiskConfig;
 use strike_sdk::book::{Book, BookSide, BookStatus};
-use strike_sdk::market::MarketMeta;
 use strike_sdk::num::{Money, Price, Qty};
 use strike_sdk::order::{OrderIntent, Position, RejectReason, TimeInForce};
 
@@ -55,13 +55,7 @@ impl From<&RiskConfig> for RiskLimits {
 
 /// Runs every pre-trade check on `intent`; see the module docs. Allocation-free, lock-free.
 #[inline]
-pub fn check(
-    limits: &RiskLimits,
-    intent: &OrderIntent,
-    meta: &MarketMeta,
-    book: &Book,
-    position: &Position,
-) -> Result<(), RejectReason> {
+pub fn check(limits: &RiskLimits, intent: &OrderIntent, book: &Book, position: &Position) -> Result<(), RejectReason> {
     match book.status {
         BookStatus::Live => {}
         BookStatus::Closed => return Err(RejectReason::MarketClosed),
@@ -77,7 +71,8 @@ pub fn check(
         return Err(RejectReason::Price);
     }
     let yes = intent.yes_price();
-    if yes.0 == 0 || yes >= Price::MAX || yes < limits.min_price || yes > limits.max_price || !meta.grid.contains(yes) {
+    if yes.0 == 0 || yes >= Price::MAX || yes < limits.min_price || yes > limits.max_price || !book.grid().contains(yes)
+    {
         return Err(RejectReason::Price);
     }
     let (per_contract, closable) = match intent.book_side() {
@@ -102,10 +97,10 @@ pub fn check(
 mod tests {
     use super::*;
     use strike_sdk::grid::PriceStructure;
-    use strike_sdk::market::{MarketId, Ticker};
+    use strike_sdk::market::MarketId;
     use strike_sdk::order::{Action, Outcome};
 
-    fn setup() -> (RiskLimits, MarketMeta, Book) {
+    fn setup() -> (RiskLimits, (), Book) {
         let limits = RiskLimits {
             max_order_qty: Qty::contracts(100),
             max_order_notional: Money::dollars(50),
@@ -113,10 +108,9 @@ mod tests {
             max_price: Price(9900),
             max_position: Qty::contracts(150),
         };
-        let meta = MarketMeta::bare(MarketId(0), Ticker::new("M").unwrap());
         let mut book = Book::new(PriceStructure::LinearCent.grid());
         book.status = BookStatus::Live;
-        (limits, meta, book)
+        (limits, (), book)
     }
 
     fn buy_yes(price: u16, qty: i64) -> OrderIntent {
@@ -125,40 +119,40 @@ mod tests {
 
     #[test]
     fn each_check_has_its_reason() {
-        let (l, m, mut b) = setup();
+        let (l, (), mut b) = setup();
         let p = Position::default();
-        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Ok(()));
-        assert_eq!(check(&l, &buy_yes(4000, 0), &m, &b, &p), Err(RejectReason::Size));
-        assert_eq!(check(&l, &buy_yes(4000, 101), &m, &b, &p), Err(RejectReason::Size));
-        assert_eq!(check(&l, &buy_yes(4050, 10), &m, &b, &p), Err(RejectReason::Price));
-        assert_eq!(check(&l, &buy_yes(9950, 1), &m, &b, &p), Err(RejectReason::Price));
-        assert_eq!(check(&l, &buy_yes(0, 1), &m, &b, &p), Err(RejectReason::Price));
-        assert_eq!(check(&l, &buy_yes(6000, 90), &m, &b, &p), Err(RejectReason::Notional));
+        assert_eq!(check(&l, &buy_yes(4000, 10), &b, &p), Ok(()));
+        assert_eq!(check(&l, &buy_yes(4000, 0), &b, &p), Err(RejectReason::Size));
+        assert_eq!(check(&l, &buy_yes(4000, 101), &b, &p), Err(RejectReason::Size));
+        assert_eq!(check(&l, &buy_yes(4050, 10), &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(9950, 1), &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(0, 1), &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &buy_yes(6000, 90), &b, &p), Err(RejectReason::Notional));
         let post = OrderIntent { post_only: true, ..buy_yes(4000, 1) };
-        assert_eq!(check(&l, &post, &m, &b, &p), Err(RejectReason::BadTimeInForce));
+        assert_eq!(check(&l, &post, &b, &p), Err(RejectReason::BadTimeInForce));
         let held = Position { qty: Qty::contracts(100), resting_bids: Qty::contracts(40), ..Default::default() };
-        assert_eq!(check(&l, &buy_yes(1000, 20), &m, &b, &held), Err(RejectReason::PositionCap));
+        assert_eq!(check(&l, &buy_yes(1000, 20), &b, &held), Err(RejectReason::PositionCap));
         // selling against a long position reduces it: allowed
         let sell = OrderIntent { action: Action::Sell, ..buy_yes(1000, 100) };
-        assert_eq!(check(&l, &sell, &m, &b, &held), Ok(()));
+        assert_eq!(check(&l, &sell, &b, &held), Ok(()));
         // buying NO at 0.95 is a YES ask at 0.05: the collateral is the NO price paid
         let no = OrderIntent { outcome: Outcome::No, ..buy_yes(9500, 60) };
-        assert_eq!(check(&l, &no, &m, &b, &p), Err(RejectReason::Notional));
+        assert_eq!(check(&l, &no, &b, &p), Err(RejectReason::Notional));
         // selling YES at 0.05 without holding it ties up 0.95 a contract: 60 is $57 > $50
         let sell_cheap = OrderIntent { action: Action::Sell, ..buy_yes(500, 60) };
-        assert_eq!(check(&l, &sell_cheap, &m, &b, &p), Err(RejectReason::Notional));
+        assert_eq!(check(&l, &sell_cheap, &b, &p), Err(RejectReason::Notional));
         // holding 60 YES, the same sell only closes: no collateral
         let long60 = Position { qty: Qty::contracts(60), ..Default::default() };
-        assert_eq!(check(&l, &sell_cheap, &m, &b, &long60), Ok(()));
+        assert_eq!(check(&l, &sell_cheap, &b, &long60), Ok(()));
         // ... unless those 60 are already promised to resting asks
         let promised = Position { resting_asks: Qty::contracts(60), ..long60 };
-        assert_eq!(check(&l, &sell_cheap, &m, &b, &promised), Err(RejectReason::Notional));
+        assert_eq!(check(&l, &sell_cheap, &b, &promised), Err(RejectReason::Notional));
         // an out-of-range NO price is a price reject, never an overflow
         let bad = OrderIntent { outcome: Outcome::No, ..buy_yes(20000, 1) };
-        assert_eq!(check(&l, &bad, &m, &b, &p), Err(RejectReason::Price));
+        assert_eq!(check(&l, &bad, &b, &p), Err(RejectReason::Price));
         b.status = BookStatus::Stale;
-        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Err(RejectReason::StaleBook));
+        assert_eq!(check(&l, &buy_yes(4000, 10), &b, &p), Err(RejectReason::StaleBook));
         b.status = BookStatus::Closed;
-        assert_eq!(check(&l, &buy_yes(4000, 10), &m, &b, &p), Err(RejectReason::MarketClosed));
+        assert_eq!(check(&l, &buy_yes(4000, 10), &b, &p), Err(RejectReason::MarketClosed));
     }
 }

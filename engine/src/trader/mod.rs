@@ -74,6 +74,8 @@ pub struct TraderStats {
     pub order_ring_stalls: u64,
     /// Execution reports for unknown strategies or markets, dropped.
     pub unknown_exec: u64,
+    /// Books rebuilt for a new price grid.
+    pub regrids: u64,
 }
 
 /// The trader stage; see the module docs.
@@ -349,6 +351,11 @@ impl TraderStage {
             }
             MdEvent::Closed { market, .. } => self.books[market.idx()].status = BookStatus::Closed,
             MdEvent::Reopened { market } => self.books[market.idx()].status = BookStatus::Stale,
+            // Rare and cold: the book's arrays are reallocated for the new grid.
+            MdEvent::Regrid { market, grid } => {
+                self.books[market.idx()].regrid(grid);
+                self.stats.regrids += 1;
+            }
         }
     }
 
@@ -428,9 +435,9 @@ impl TraderStage {
         self.stats.intents += 1;
         let t = self.clock.raw();
         let m = intent.market;
-        let verdict = match (self.universe.markets.get(m.idx()), self.books.get(m.idx())) {
-            (Some(meta), Some(book)) => risk::check(&self.limits, &intent, meta, book, self.portfolio.position(m)),
-            _ => Err(RejectReason::UnknownMarket),
+        let verdict = match self.books.get(m.idx()) {
+            Some(book) => risk::check(&self.limits, &intent, book, self.portfolio.position(m)),
+            None => Err(RejectReason::UnknownMarket),
         };
         self.latency.record(Hop::Risk, self.clock.ns(t, self.clock.raw()));
         if let Err(reason) = verdict {
