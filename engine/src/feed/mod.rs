@@ -20,7 +20,7 @@ pub mod parse;
 pub mod seq;
 
 use crate::pipeline::events::{FeedCommand, MdEvent, StaleReason};
-use crate::telemetry::{Clock, Hop, Latency};
+use crate::telemetry::{Clock, Counters, Hop, Latency};
 use parse::{FrameParser, LifecycleKind, MarketIndex, ParseFault, Parsed};
 use seq::{SeqCheck, Sequencer};
 use strike_sdk::market::MarketId;
@@ -74,41 +74,6 @@ impl FrameSource for ReplaySource {
             }
             None => SourcePoll::Done,
         }
-    }
-}
-
-/// A counter table keyed by static names; no allocation after construction.
-#[derive(Clone, Debug, Default)]
-pub struct Counters {
-    slots: Vec<(&'static str, u64)>,
-}
-
-impl Counters {
-    /// A table with room for `n` distinct names.
-    pub fn with_capacity(n: usize) -> Counters {
-        Counters { slots: Vec::with_capacity(n) }
-    }
-    /// Adds one to `name`'s count.
-    #[inline]
-    pub fn bump(&mut self, name: &'static str) {
-        self.add(name, 1)
-    }
-    /// Adds `n` to `name`'s count.
-    #[inline]
-    pub fn add(&mut self, name: &'static str, n: u64) {
-        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == name) {
-            s.1 += n;
-        } else if self.slots.len() < self.slots.capacity() {
-            self.slots.push((name, n));
-        }
-    }
-    /// The count of `name`.
-    pub fn get(&self, name: &str) -> u64 {
-        self.slots.iter().find(|s| s.0 == name).map(|s| s.1).unwrap_or(0)
-    }
-    /// All `(name, count)` pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.slots.iter().copied()
     }
 }
 

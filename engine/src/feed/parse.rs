@@ -536,7 +536,7 @@ impl Walk<'_> {
         let mut market = None;
         for (k, v) in fields(t, m) {
             match k {
-                "market_ticker" => market = Some(as_str(t, v).ok_or(ParseFault::BadField("market_ticker"))?),
+                "market_ticker" => market = Some(market_field(t, v, "market_ticker")?),
                 "yes_dollars_fp" => self.levels_of(t, v, BookSide::Bid)?,
                 "no_dollars_fp" => self.levels_of(t, v, BookSide::Ask)?,
                 _ => {}
@@ -583,15 +583,9 @@ impl Walk<'_> {
         let (mut market, mut price, mut delta, mut side, mut ts_ms, mut own) = (None, None, None, None, 0i64, false);
         for (k, v) in fields(t, m) {
             match k {
-                "market_ticker" => market = Some(as_str(t, v).ok_or(ParseFault::BadField("market_ticker"))?),
-                "price_dollars" => {
-                    let s = as_str(t, v).ok_or(ParseFault::BadField("price_dollars"))?;
-                    price = Some(Price::parse(s).map_err(|_| ParseFault::BadField("price_dollars"))?);
-                }
-                "delta_fp" => {
-                    let s = as_str(t, v).ok_or(ParseFault::BadField("delta_fp"))?;
-                    delta = Some(Qty::parse(s).map_err(|_| ParseFault::BadField("delta_fp"))?);
-                }
+                "market_ticker" => market = Some(market_field(t, v, "market_ticker")?),
+                "price_dollars" => price = Some(price_field(t, v, "price_dollars")?),
+                "delta_fp" => delta = Some(qty_field(t, v, "delta_fp")?),
                 "side" => side = Some(side_of(as_str(t, v)).ok_or(ParseFault::BadField("side"))?),
                 "ts_ms" => ts_ms = as_i64(t, v).ok_or(ParseFault::BadField("ts_ms"))?,
                 "client_order_id" => own = !is_null(t, v),

@@ -19,9 +19,8 @@
 //! orders of a market that closes are cancelled, as Kalshi sweeps them.
 
 use super::encode::{NewOrderFields, OrderEncoder};
-use crate::feed::Counters;
 use crate::pipeline::events::{ExecEvent, MdEvent, OrderRequest};
-use crate::telemetry::{Clock, Hop, Latency};
+use crate::telemetry::{Clock, Counters, Hop, Latency};
 use strike_sdk::book::{Book, BookSide, BookStatus};
 use strike_sdk::fees::{AccountPrecision, Liquidity, OrderFeeAccumulator};
 use strike_sdk::market::{MarketId, MarketMeta};

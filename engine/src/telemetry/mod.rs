@@ -1,4 +1,5 @@
-//! Clocks, per-hop HDR latency histograms and the end-of-run [`report::Report`].
+//! Clocks, per-hop HDR latency histograms, fixed counter tables ([`Counters`]) and the end-of-run
+//! [`report::Report`].
 //!
 //! Every stage stamps the TSC through [`Clock`] (`quanta`, ~9.5 ns a read on the dev VM) and
 //! records into its own pre-allocated [`Latency`] set (`Histogram::saturating_record`, ~3 ns, no
@@ -125,5 +126,40 @@ impl Latency {
             // same bounds on both sides, so `add` cannot fail
             let _ = a.add(b);
         }
+    }
+}
+
+/// A counter table keyed by static names; no allocation after construction.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    slots: Vec<(&'static str, u64)>,
+}
+
+impl Counters {
+    /// A table with room for `n` distinct names.
+    pub fn with_capacity(n: usize) -> Counters {
+        Counters { slots: Vec::with_capacity(n) }
+    }
+    /// Adds one to `name`'s count.
+    #[inline]
+    pub fn bump(&mut self, name: &'static str) {
+        self.add(name, 1)
+    }
+    /// Adds `n` to `name`'s count.
+    #[inline]
+    pub fn add(&mut self, name: &'static str, n: u64) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == name) {
+            s.1 += n;
+        } else if self.slots.len() < self.slots.capacity() {
+            self.slots.push((name, n));
+        }
+    }
+    /// The count of `name`.
+    pub fn get(&self, name: &str) -> u64 {
+        self.slots.iter().find(|s| s.0 == name).map(|s| s.1).unwrap_or(0)
+    }
+    /// All `(name, count)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.slots.iter().copied()
     }
 }

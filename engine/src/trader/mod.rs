@@ -16,12 +16,11 @@
 //! Nothing here allocates after construction: intents and cancels go into fixed buffers, open
 //! orders into vectors reserved up front, counters into fixed tables.
 
-use crate::feed::Counters;
 use crate::host::HostedStrategy;
 use crate::pipeline::events::{ExecEvent, FeedCommand, MdEvent, OrderRequest};
 use crate::portfolio::Portfolio;
 use crate::risk::{self, RiskLimits};
-use crate::telemetry::{Clock, Hop, Latency};
+use crate::telemetry::{Clock, Counters, Hop, Latency};
 use std::sync::Arc;
 use strike_sdk::book::{Book, BookFault, BookStatus};
 use strike_sdk::ctx::Ctx;
