@@ -9,6 +9,19 @@
 //! - [`risk`], [`portfolio`], [`telemetry`], [`config`], [`cli`].
 //!
 //! Dependency direction: `strike-sdk ← strike-sim ← strike-engine`.
+//!
+//! ## Where this departs from `DESIGN.md`, and why
+//! - The trader stage has its own folder, [`trader`], beside [`pipeline`] (which keeps the ring
+//!   events and the loop): books, dispatch and order state are one concern, the wiring another.
+//! - Frames are parsed by walking simd-json's tape ([`feed::parse`]), not through serde: the
+//!   serde path allocates per message for snapshots and doubles cost for tagged enums, and the
+//!   tape walk is allocation-free with every buffer reused.
+//! - A snapshot crosses the ring as `SnapshotBegin`, one `SnapshotLevel` per level, then
+//!   `SnapshotEnd`, so ring events stay small `Copy` values however deep the book.
+//! - Paper execution lives in [`gateway::paper`] for now, fed its own copy of the market data;
+//!   the simulator crate's queue-position venue replaces it behind the same order ring.
+//! - The release profile uses `panic = "unwind"`, not `abort`: a plugin panic must be caught at
+//!   the ABI boundary and the strategy disabled while trading goes on.
 
 #![warn(missing_docs)]
 
