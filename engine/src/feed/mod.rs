@@ -18,6 +18,7 @@
 
 pub mod parse;
 pub mod seq;
+pub mod ws;
 
 use crate::pipeline::events::{FeedCommand, MdEvent, StaleReason};
 use crate::telemetry::{Clock, Counters, Hop, Latency};
@@ -39,12 +40,20 @@ pub enum SourcePoll<'a> {
     Idle,
     /// The source is exhausted (end of a recording, or the socket closed for good).
     Done,
+    /// The connection was lost: every subscription is gone, and the source is reconnecting.
+    /// Reported once per loss.
+    Disconnected,
 }
 
 /// Where frames come from.
 pub trait FrameSource {
     /// The next frame, without blocking.
     fn next_frame(&mut self) -> SourcePoll<'_>;
+    /// Asks the exchange for a fresh snapshot of `market` on subscription `sid` (live sources:
+    /// `update_subscription` / `get_snapshot`). A recording cannot; the default does nothing.
+    fn request_snapshot(&mut self, _sid: u32, _market: MarketId) {}
+    /// A subscription died (terminal error 10, 17 or 25): reconnect and subscribe again.
+    fn reconnect(&mut self) {}
 }
 
 /// Replays a recording's frames in order, as fast as the pipeline takes them.
@@ -108,6 +117,8 @@ pub struct FeedStats {
     pub ring_stalls: u64,
     /// Messages on sids beyond the tracking table.
     pub untracked_sids: u64,
+    /// Connections lost (live sources).
+    pub disconnects: u64,
 }
 
 /// The feed stage; see the module docs.
@@ -205,7 +216,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     }
 
     fn mark_sid_stale(&mut self, sid: u32, reason: StaleReason) {
-        let (staging, stale, stats) = (&mut self.staging, &mut self.stale, &mut self.stats);
+        let (staging, stale, stats, source) = (&mut self.staging, &mut self.stale, &mut self.stats, &mut self.source);
         self.seq.for_each_market(sid, |m| {
             if !stale[m.idx()] {
                 stale[m.idx()] = true;
@@ -213,7 +224,25 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 stats.resnapshot_requests += 1;
             }
             staging.push(MdEvent::Stale { market: m, reason });
+            if reason == StaleReason::SeqGap || reason == StaleReason::Fault {
+                source.request_snapshot(sid, m);
+            }
         });
+    }
+
+    /// The connection is gone: every market is stale and every sid forgotten until the new
+    /// session's snapshots arrive.
+    #[cold]
+    fn disconnected(&mut self) {
+        self.stats.disconnects += 1;
+        for i in 0..self.stale.len() {
+            if !self.stale[i] {
+                self.stale[i] = true;
+                self.stats.markets_marked_stale += 1;
+            }
+            self.staging.push(MdEvent::Stale { market: MarketId(i as u32), reason: StaleReason::Resubscribed });
+        }
+        self.seq.reset();
     }
 
     /// Handles one frame or delivers waiting events. Never blocks.
@@ -236,6 +265,11 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
         let (recv_ns, bytes) = match self.source.next_frame() {
             SourcePoll::Frame { recv_ns, bytes } => (recv_ns, bytes),
             SourcePoll::Idle => return Poll::Idle,
+            SourcePoll::Disconnected => {
+                self.disconnected();
+                self.flush();
+                return Poll::Busy;
+            }
             SourcePoll::Done => {
                 self.done = true;
                 return Poll::Done;
@@ -343,8 +377,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             }
             Parsed::Error { code, .. } => {
                 if matches!(code, 10 | 17 | 25) {
-                    // Terminal for the subscription; the live client resubscribes (new sid).
+                    // Terminal for the subscription: start a fresh session (new sids, snapshots).
                     self.stats.subscription_errors += 1;
+                    self.source.reconnect();
                 }
             }
             Parsed::Lifecycle { market: Some(market), kind, result_yes, grid } => match kind {
@@ -371,6 +406,11 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             // counted by type above. Our own orders' fills come from the gateway.
             _ => {}
         }
+    }
+
+    /// The frame source (e.g. to read a WebSocket source's counters).
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     /// Markets currently stale in the feed's view.

@@ -120,6 +120,15 @@ impl Sequencer {
         }
     }
 
+    /// Forgets every sid (after a reconnect sids are new and seq restarts).
+    pub fn reset(&mut self) {
+        for s in self.sids.iter_mut() {
+            s.sid = FREE;
+            s.last = 0;
+            s.markets.iter_mut().for_each(|w| *w = 0);
+        }
+    }
+
     /// Frees `sid`'s slot (after `unsubscribed`).
     pub fn remove(&mut self, sid: u32) {
         if let Some(s) = self.sids.iter_mut().find(|s| s.sid == sid) {

@@ -19,7 +19,7 @@
 pub mod events;
 
 use crate::config::EngineConfig;
-use crate::feed::{FeedStage, Poll, ReplaySource};
+use crate::feed::{FeedStage, FrameSource, Poll, ReplaySource};
 use crate::gateway::paper::{PaperVenue, SentOrder};
 use crate::host::{HostError, Plugin};
 use crate::portfolio::PnlSummary;
@@ -90,8 +90,8 @@ pub fn run(
 
 /// The three stages wired together in the fused topology. Everything is allocated in
 /// [`Pipeline::new`]; [`Pipeline::step`] (the hot path) allocates nothing.
-pub struct Pipeline {
-    feed: FeedStage<ReplaySource, Arc<UniverseData>>,
+pub struct Pipeline<S: FrameSource = ReplaySource> {
+    feed: FeedStage<S, Arc<UniverseData>>,
     trader: TraderStage,
     venue: PaperVenue,
     universe: Arc<UniverseData>,
@@ -99,16 +99,37 @@ pub struct Pipeline {
     started: std::time::Instant,
 }
 
-impl Pipeline {
-    /// Builds the universe, creates the strategies, allocates rings, books and buffers.
+impl Pipeline<ReplaySource> {
+    /// A replay of `recording`: builds the universe, creates the strategies, allocates rings,
+    /// books and buffers.
     pub fn new(
         cfg: &EngineConfig,
         recording: Recording,
         plugins: &[Plugin],
         opts: &RunOptions,
     ) -> Result<Pipeline, RunError> {
+        let yes_scale = recording.header.yes_price_scale;
+        let source = ReplaySource::new(recording.frames);
+        let max_frame = source.max_frame_len().max(4096);
+        Pipeline::with_source(cfg, &recording.header, source, yes_scale, max_frame, plugins, opts)
+    }
+}
+
+impl<S: FrameSource> Pipeline<S> {
+    /// The stages over any frame source (a live WebSocket, a recording). `header` gives the
+    /// markets and source name; `yes_scale` how NO levels arrive; `max_frame` the largest
+    /// frame the parser must take without allocating.
+    pub fn with_source(
+        cfg: &EngineConfig,
+        header: &strike_sim::recording::Header,
+        source: S,
+        yes_scale: bool,
+        max_frame: usize,
+        plugins: &[Plugin],
+        opts: &RunOptions,
+    ) -> Result<Pipeline<S>, RunError> {
         let started = std::time::Instant::now();
-        let universe = UniverseData::from_header(&recording.header)
+        let universe = UniverseData::from_header(header)
             .map_err(|e| RunError::Universe(e.into_iter().map(|x| x.to_string()).collect()))?;
         let universe = Arc::new(universe);
         let view = universe.view();
@@ -126,11 +147,8 @@ impl Pipeline {
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
         let clock = Clock::default();
 
-        let source_name = recording.header.source.clone();
-        let yes_scale = recording.header.yes_price_scale;
-        let source = ReplaySource::new(recording.frames);
+        let source_name = header.source.clone();
         let max_levels = 2 * universe.markets.iter().map(|m| m.grid.n_levels()).max().unwrap_or(101);
-        let max_frame = source.max_frame_len().max(4096);
         let feed = FeedStage::new(
             source,
             universe.clone(),
@@ -176,6 +194,30 @@ impl Pipeline {
     /// Steps until the recording is done.
     pub fn run_to_end(&mut self) {
         while self.step() {}
+    }
+
+    /// Steps until `done(trader)` holds or `deadline` passes (live sources never end by
+    /// themselves). Returns whether `done` held.
+    pub fn run_until(&mut self, deadline: std::time::Instant, mut done: impl FnMut(&TraderStage) -> bool) -> bool {
+        loop {
+            self.step();
+            if done(&self.trader) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// The trader stage (books, positions, counters).
+    pub fn trader(&self) -> &TraderStage {
+        &self.trader
+    }
+
+    /// The feed stage (its source and counters).
+    pub fn feed(&self) -> &FeedStage<S, Arc<UniverseData>> {
+        &self.feed
     }
 
     /// Shuts down (strategies' last word, every resting order cancelled) and builds the report.
