@@ -4,6 +4,7 @@
 //! - [`feed`]: Kalshi WebSocket frames → parsed, sequenced market data;
 //! - [`trader`]: books, strategy dispatch, risk, positions;
 //! - [`gateway`]: order encoding and the venue (paper execution in this build);
+//! - [`auth`]: Kalshi API key loading, request signing and the background pre-signer;
 //! - [`pipeline`]: the ring events and the loop that drives the stages;
 //! - [`host`]: strategy plugin loading and dispatch;
 //! - [`risk`], [`portfolio`], [`telemetry`], [`config`], [`cli`].
@@ -30,6 +31,7 @@ pub mod config;
 pub mod feed;
 pub mod gateway;
 pub mod host;
+pub mod metadata;
 pub mod pipeline;
 pub mod portfolio;
 pub mod risk;

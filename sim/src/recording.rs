@@ -270,6 +270,14 @@ impl Recording {
     }
 }
 
+/// Parses one page of Kalshi's `GET /markets` answer (`{"markets":[Market...],"cursor":"..."}`)
+/// into market records (every field that maps cleanly: event and series tickers, strike type and
+/// strikes, sub-title, price level structure and `price_ranges`, open/close times, shard,
+/// result) and the cursor of the next page (`None` on the last page).
+pub fn parse_markets_page(text: &str) -> Result<(Vec<MarketRecord>, Option<String>), String> {
+    readers::markets_page(text)
+}
+
 /// Opens a file, transparently gunzipping `*.gz`.
 pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>, RecordingError> {
     let f = std::fs::File::open(path).map_err(|e| RecordingError::io(path, e))?;
@@ -520,22 +528,52 @@ mod readers {
                 format!("not a REST markets answer {{markets: [Market...]}}: {e}"),
             )
         })?;
+        for m in &file.markets {
+            let Some(rec) = markets.iter_mut().find(|r| r.ticker == m.ticker) else { continue };
+            fill_record(rec, m).map_err(|e| RecordingError::format(settled, 0, e))?;
+        }
+        Ok(())
+    }
+
+    /// A `GET /markets` page: the markets and the pagination cursor.
+    #[derive(Deserialize)]
+    struct MarketsPage<'a> {
+        #[serde(default, borrow)]
+        markets: Vec<MarketIn<'a>>,
+        #[serde(default)]
+        cursor: Option<String>,
+    }
+
+    /// See [`super::parse_markets_page`].
+    pub(super) fn markets_page(text: &str) -> Result<(Vec<MarketRecord>, Option<String>), String> {
+        let page: MarketsPage<'_> =
+            serde_json::from_str(text).map_err(|e| format!("not a Kalshi GET /markets answer: {e}"))?;
+        let mut out = Vec::with_capacity(page.markets.len());
+        for m in &page.markets {
+            let mut rec = MarketRecord { ticker: m.ticker.clone(), ..Default::default() };
+            fill_record(&mut rec, m)?;
+            out.push(rec);
+        }
+        Ok((out, page.cursor.filter(|c| !c.is_empty())))
+    }
+
+    /// Copies every field of Kalshi Market object `m` that maps cleanly into `rec`, each only where
+    /// present and non-empty (`result` only when `"yes"`/`"no"`).
+    fn fill_record(rec: &mut MarketRecord, m: &MarketIn<'_>) -> Result<(), String> {
         let nonempty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
-        let ms = |s: &Option<String>, what: &str, ticker: &str| -> Result<Option<i64>, RecordingError> {
+        let ms = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
             match nonempty(s) {
                 None => Ok(None),
                 Some(t) => rfc3339_ns(&t)
                     .map(|ns| Some(ns.div_euclid(1_000_000)))
-                    .map_err(|m| RecordingError::format(settled, 0, format!("market {ticker}: {what}: {m}"))),
+                    .map_err(|e| format!("market {}: {what}: {e}", m.ticker)),
             }
         };
-        for m in &file.markets {
-            let Some(rec) = markets.iter_mut().find(|r| r.ticker == m.ticker) else { continue };
-            let strike = |raw: Option<&RawValue>, what: &str| -> Result<Option<String>, RecordingError> {
+        {
+            let strike = |raw: Option<&RawValue>, what: &str| -> Result<Option<String>, String> {
                 match raw {
                     None => Ok(None),
-                    Some(r) => decimal_text(r)
-                        .map_err(|e| RecordingError::format(settled, 0, format!("market {}: {what}: {e}", m.ticker))),
+                    Some(r) => decimal_text(r).map_err(|e| format!("market {}: {what}: {e}", m.ticker)),
                 }
             };
             if let Some(r) = nonempty(&m.result).filter(|r| r == "yes" || r == "no") {
@@ -568,10 +606,10 @@ mod readers {
                     .map(|r| PriceRange { start: r.start.clone(), end: r.end.clone(), step: r.step.clone() })
                     .collect();
             }
-            if let Some(t) = ms(&m.open_time, "open_time", &m.ticker)? {
+            if let Some(t) = ms(&m.open_time, "open_time")? {
                 rec.open_ts_ms = t;
             }
-            if let Some(t) = ms(&m.close_time, "close_time", &m.ticker)? {
+            if let Some(t) = ms(&m.close_time, "close_time")? {
                 rec.close_ts_ms = t;
             }
             if let Some(x) = m.exchange_index {

@@ -1,0 +1,311 @@
+//! Market metadata over Kalshi's REST API (cold path, before and between trading sessions).
+//!
+//! A blocking `ureq` client (rustls, ring) fetches, for the configured series or tickers:
+//! markets (`GET /markets?series_ticker=…` or `?tickers=…`, paginated by `cursor`), their events
+//! (`GET /events/{event_ticker}`: `mutually_exclusive`), and their series
+//! (`GET /series/{series_ticker}`: `fee_type`, `fee_multiplier`), per `kalshi-protocol.md` §4–5.
+//! The result is a recording [`Header`], the same shape replays carry, so the universe the SDK
+//! exposes (events, outcome groups, strikes, `price_ranges` grids, fees, shards, close times) is
+//! built by one code path whether the markets came from a file or from the exchange.
+//!
+//! Nothing here runs on a hot thread. Errors name the URL and what came back.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use strike_sim::recording::{parse_markets_page, EventRecord, Header, MarketRecord, FORMAT_VERSION};
+
+/// Why metadata could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// The request failed (connection, TLS, timeout) or came back with an error status.
+    #[error("GET {url}: {msg}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What happened.
+        msg: String,
+    },
+    /// The answer was not the JSON Kalshi documents.
+    #[error("GET {url}: unexpected answer: {msg}")]
+    Body {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The query named nothing to fetch, or matched no market.
+    #[error("{0}")]
+    Empty(String),
+}
+
+/// What to load: whole series, or single markets.
+#[derive(Clone, Debug, Default)]
+pub struct MarketQuery {
+    /// Series tickers (`KXHIGHNY`): every market of theirs with `status`.
+    pub series: Vec<String>,
+    /// Market tickers.
+    pub tickers: Vec<String>,
+    /// Market status filter for series (`open` by default; empty = any).
+    pub status: String,
+}
+
+/// A blocking client for Kalshi's public REST reads.
+pub struct RestClient {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl RestClient {
+    /// A client for `base` (`https://external-api.kalshi.com/trade-api/v2`, or `http://127.0.0.1:PORT/...`
+    /// for loopback tests), with a 10 s timeout per request.
+    pub fn new(base: &str) -> RestClient {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        RestClient { agent, base: base.trim_end_matches('/').to_string() }
+    }
+
+    fn get(&self, path_and_query: &str) -> Result<String, MetadataError> {
+        let url = format!("{}{}", self.base, path_and_query);
+        let http = |msg: String| MetadataError::Http { url: url.clone(), msg };
+        let mut resp = self.agent.get(&url).call().map_err(|e| http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().map_err(|e| http(format!("reading the body: {e}")))?;
+        if status != 200 {
+            let snippet: String = body.chars().take(200).collect();
+            return Err(http(format!("HTTP {status}: {snippet}")));
+        }
+        Ok(body)
+    }
+
+    /// Every market matching `query`, following `cursor` pages (`limit=1000`).
+    pub fn markets(&self, query: &MarketQuery) -> Result<Vec<MarketRecord>, MetadataError> {
+        let mut out: Vec<MarketRecord> = Vec::new();
+        let mut queries = Vec::new();
+        for s in &query.series {
+            let status = if query.status.is_empty() { String::new() } else { format!("&status={}", query.status) };
+            queries.push(format!("/markets?limit=1000&series_ticker={s}{status}"));
+        }
+        for chunk in query.tickers.chunks(100) {
+            queries.push(format!("/markets?limit=1000&tickers={}", chunk.join(",")));
+        }
+        if queries.is_empty() {
+            return Err(MetadataError::Empty("no series and no tickers to load: pass --series or --tickers".into()));
+        }
+        for q in queries {
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("{q}&cursor={c}"),
+                    None => q.clone(),
+                };
+                let body = self.get(&path)?;
+                let (page, next) = parse_markets_page(&body)
+                    .map_err(|msg| MetadataError::Body { url: format!("{}{path}", self.base), msg })?;
+                for m in page {
+                    if !out.iter().any(|o| o.ticker == m.ticker) {
+                        out.push(m);
+                    }
+                }
+                match next {
+                    Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /events/{event_ticker}`: the event's series and whether its markets are mutually
+    /// exclusive.
+    pub fn event(&self, event_ticker: &str) -> Result<EventRecord, MetadataError> {
+        let path = format!("/events/{event_ticker}");
+        let body = self.get(&path)?;
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| MetadataError::Body { url: format!("{}{path}", self.base), msg: e.to_string() })?;
+        let ev = &v["event"];
+        if !ev.is_object() {
+            return Err(MetadataError::Body { url: format!("{}{path}", self.base), msg: "no `event` object".into() });
+        }
+        Ok(EventRecord {
+            event_ticker: event_ticker.to_string(),
+            series_ticker: ev["series_ticker"].as_str().unwrap_or_default().to_string(),
+            mutually_exclusive: ev["mutually_exclusive"].as_bool().unwrap_or(false),
+            expiration_value: None,
+        })
+    }
+
+    /// `GET /series/{series_ticker}`: `(fee_type, fee_multiplier as decimal text)`.
+    pub fn series_fees(&self, series_ticker: &str) -> Result<(Option<String>, Option<String>), MetadataError> {
+        let path = format!("/series/{series_ticker}");
+        let body = self.get(&path)?;
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| MetadataError::Body { url: format!("{}{path}", self.base), msg: e.to_string() })?;
+        let s = &v["series"];
+        let fee_type = s["fee_type"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        // a JSON number: keep its text, never go through f64
+        let mult = match &s["fee_multiplier"] {
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::String(t) if !t.is_empty() => Some(t.clone()),
+            _ => None,
+        };
+        Ok((fee_type, mult))
+    }
+
+    /// Markets, events and series fees for `query`, as a recording header with the YES price
+    /// scale (live subscriptions send `use_yes_price: true`).
+    pub fn universe_header(&self, query: &MarketQuery, source: &str) -> Result<Header, MetadataError> {
+        let mut markets = self.markets(query)?;
+        if markets.is_empty() {
+            return Err(MetadataError::Empty(format!(
+                "no market matched series {:?} / tickers {:?} (status {:?})",
+                query.series, query.tickers, query.status
+            )));
+        }
+        let event_tickers: BTreeSet<String> =
+            markets.iter().map(|m| m.event_ticker.clone()).filter(|e| !e.is_empty()).collect();
+        let mut events = Vec::new();
+        for e in &event_tickers {
+            events.push(self.event(e)?);
+        }
+        let mut series: BTreeSet<String> = markets.iter().map(|m| m.series_ticker.clone()).collect();
+        series.extend(events.iter().map(|e| e.series_ticker.clone()));
+        series.remove("");
+        for s in &series {
+            let (fee_type, mult) = self.series_fees(s)?;
+            for m in markets.iter_mut() {
+                let ev_series =
+                    events.iter().find(|e| e.event_ticker == m.event_ticker).map(|e| e.series_ticker.as_str());
+                if m.series_ticker == *s || (m.series_ticker.is_empty() && ev_series == Some(s.as_str())) {
+                    m.series_ticker = s.clone();
+                    m.fee_type = fee_type.clone();
+                    m.fee_multiplier = mult.clone();
+                }
+            }
+        }
+        Ok(Header {
+            strike_recording: FORMAT_VERSION,
+            source: source.to_string(),
+            yes_price_scale: true,
+            markets,
+            events,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A one-thread HTTP/1.1 server on loopback answering GETs from a table (path prefix → body).
+    fn serve(routes: Vec<(String, u16, String)>, requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/trade-api/v2", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..requests {
+                let (mut s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let (code, body) = routes
+                    .iter()
+                    .find(|(p, _, _)| path.starts_with(p.as_str()))
+                    .map(|(_, c, b)| (*c, b.clone()))
+                    .unwrap_or((404, "{\"error\":{\"code\":\"not_found\"}}".into()));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                seen.push(path);
+            }
+            seen
+        });
+        (base, h)
+    }
+
+    #[test]
+    fn a_series_becomes_a_universe_header_over_real_kalshi_answers() {
+        // The real REST answer recorded in ws_prod_mlb_wnba_2026-08-07/markets_settled.json,
+        // served as two cursor pages.
+        let p = strike_sim::data_dir().join("kalshi/ws_prod_mlb_wnba_2026-08-07/markets_settled.json");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let all: Vec<serde_json::Value> = v["markets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["series_ticker"] == "KXMLBGAME" || m["event_ticker"].as_str().unwrap_or("").starts_with("KXMLBGAME")
+            })
+            .cloned()
+            .collect();
+        assert!(all.len() >= 4, "{}", all.len());
+        let (a, b) = all.split_at(all.len() / 2);
+        let page1 = serde_json::json!({"markets": a, "cursor": "c2"}).to_string();
+        let page2 = serde_json::json!({"markets": b, "cursor": ""}).to_string();
+        let events: BTreeSet<String> = all.iter().map(|m| m["event_ticker"].as_str().unwrap().to_string()).collect();
+        let mut routes = vec![
+            ("/trade-api/v2/markets?limit=1000&series_ticker=KXMLBGAME&status=settled&cursor=c2".into(), 200, page2),
+            ("/trade-api/v2/markets?limit=1000&series_ticker=KXMLBGAME&status=settled".into(), 200, page1),
+            (
+                "/trade-api/v2/series/KXMLBGAME".into(),
+                200,
+                r#"{"series":{"ticker":"KXMLBGAME","fee_type":"quadratic_with_maker_fees","fee_multiplier":0.5}}"#
+                    .into(),
+            ),
+        ];
+        for e in &events {
+            routes.push((
+                format!("/trade-api/v2/events/{e}"),
+                200,
+                format!(
+                    r#"{{"event":{{"event_ticker":"{e}","series_ticker":"KXMLBGAME","mutually_exclusive":true}}}}"#
+                ),
+            ));
+        }
+        let n_requests = 3 + events.len();
+        let (base, h) = serve(routes, n_requests);
+        let c = RestClient::new(&base);
+        let q = MarketQuery { series: vec!["KXMLBGAME".into()], tickers: vec![], status: "settled".into() };
+        let header = c.universe_header(&q, "test").unwrap();
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), n_requests);
+        assert_eq!(header.markets.len(), all.len());
+        assert!(header.events.iter().all(|e| e.mutually_exclusive));
+        for m in &header.markets {
+            assert_eq!(m.series_ticker, "KXMLBGAME");
+            assert_eq!(m.fee_type.as_deref(), Some("quadratic_with_maker_fees"));
+            assert_eq!(m.fee_multiplier.as_deref(), Some("0.5"));
+            assert!(!m.event_ticker.is_empty());
+        }
+        // the universe builder takes it: grids, fees (multiplier 0.5 = 500000 ppm), groups
+        let u = strike_sim::universe::UniverseData::from_header(&header).unwrap();
+        assert_eq!(u.markets[0].fees.multiplier_ppm, 500_000);
+        assert!(!u.groups.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_url_and_status() {
+        let (base, h) = serve(vec![("/trade-api/v2/markets".into(), 429, "{\"error\":\"too many\"}".into())], 1);
+        let c = RestClient::new(&base);
+        let q = MarketQuery { series: vec!["X".into()], ..Default::default() };
+        let e = c.markets(&q).unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(e.contains("/markets?limit=1000&series_ticker=X") && e.contains("HTTP 429"), "{e}");
+        assert!(RestClient::new(&base).markets(&MarketQuery::default()).unwrap_err().to_string().contains("--series"));
+    }
+}
