@@ -4,6 +4,8 @@
 //! engine --strategy libflb.so [--replay FILE] [--config FILE] [--report-json FILE] [--seed N]
 //! engine import weather --books weather_books_DAY.jsonl.gz [--actuals FILE]... --out DAY.jsonl.zst
 //! engine synth [--seed N] --out FILE.jsonl.zst
+//! engine --strategy libflb.so --venue kalshi-demo --paper --series KXHIGHNY
+//! engine record --venue kalshi --series KXHIGHNY --out f.jsonl.zst
 //! ```
 //!
 //! Without `--replay` the run uses the embedded default: the synthetic session `strike-sim`
@@ -44,6 +46,51 @@ pub struct RunArgs {
     /// Seed of the embedded synthetic session.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Trade on live data from this venue instead of a recording (needs --paper or --live).
+    #[command(flatten)]
+    pub venue: VenueOpts,
+    /// With --venue: live market data, simulated (paper) fills.
+    #[arg(long, requires = "venue", conflicts_with = "live")]
+    pub paper: bool,
+    /// With --venue: real orders. Not available in this build (the REST order gateway is not
+    /// finished); refused with that reason.
+    #[arg(long, requires = "venue")]
+    pub live: bool,
+    /// With --live: skip typing the venue name to confirm.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Where to connect for live data, and which markets.
+#[derive(Args, Debug, Default, Clone)]
+pub struct VenueOpts {
+    /// `kalshi`, `kalshi-demo`, or a `wss://HOST[:PORT]/trade-api/ws/v2` URL.
+    #[arg(long, value_name = "VENUE")]
+    pub venue: Option<String>,
+    /// REST base for a URL venue (`https://HOST/trade-api/v2`).
+    #[arg(long, value_name = "URL")]
+    pub rest: Option<String>,
+    /// Trust this certificate (PEM or DER) instead of the public roots (loopback simulators).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// API key id (default: $KALSHI_API_KEY_ID).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// Private key PEM file, mode 600 (default: $KALSHI_PRIVATE_KEY_PATH).
+    #[arg(long, value_name = "FILE")]
+    pub key_path: Option<PathBuf>,
+    /// Series to trade or record (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub series: Vec<String>,
+    /// Market tickers to trade or record (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub tickers: Vec<String>,
+    /// Take the market list and metadata from this recording instead of REST.
+    #[arg(long, value_name = "FILE")]
+    pub markets_from: Option<PathBuf>,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration_s: Option<u64>,
 }
 
 /// Subcommands.
@@ -52,6 +99,21 @@ pub enum Command {
     /// Convert other recorded data into Strike recordings.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Record a venue's raw frames and market metadata into a Strike recording.
+    Record {
+        /// Venue and markets.
+        #[command(flatten)]
+        venue: VenueOpts,
+        /// Output file (*.jsonl.zst); rotated files get .1, .2, ... before the extension.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Start a new file after this many MiB of frames (0 = never).
+        #[arg(long, default_value_t = 0)]
+        rotate_mb: u64,
+        /// Start a new file after this many minutes (0 = never).
+        #[arg(long, default_value_t = 0)]
+        rotate_minutes: u64,
+    },
     /// Write the synthetic session for a seed as a Strike recording.
     Synth {
         /// Seed.
@@ -78,4 +140,54 @@ pub enum ImportCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+}
+
+impl VenueOpts {
+    /// As the live module's arguments.
+    pub fn to_args(&self) -> crate::live::VenueArgs {
+        crate::live::VenueArgs {
+            venue: self.venue.clone().unwrap_or_default(),
+            rest: self.rest.clone(),
+            ca_cert: self.ca_cert.clone(),
+            key_id: self.key_id.clone(),
+            key_path: self.key_path.clone(),
+            series: self.series.clone(),
+            tickers: self.tickers.clone(),
+            markets_from: self.markets_from.clone(),
+            duration: self.duration_s.map(std::time::Duration::from_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn venue_options_parse() {
+        let c = Cli::try_parse_from([
+            "engine",
+            "--strategy",
+            "a.so",
+            "--venue",
+            "kalshi-demo",
+            "--paper",
+            "--series",
+            "KXHIGHNY,KXHIGHCHI",
+        ])
+        .unwrap();
+        assert_eq!(c.run.venue.series, vec!["KXHIGHNY", "KXHIGHCHI"]);
+        assert!(c.run.paper);
+        assert!(Cli::try_parse_from(["engine", "--strategy", "a.so", "--paper"]).is_err(), "--paper needs --venue");
+        let r =
+            Cli::try_parse_from(["engine", "record", "--venue", "kalshi", "--tickers", "A", "--out", "f.jsonl.zst"])
+                .unwrap();
+        assert!(matches!(r.command, Some(Command::Record { .. })));
+    }
 }

@@ -7,6 +7,8 @@
 //! - [`auth`]: Kalshi API key loading, request signing and the background pre-signer;
 //! - [`pipeline`]: the ring events and the loop that drives the stages;
 //! - [`host`]: strategy plugin loading and dispatch;
+//! - [`live`]: sessions against a Kalshi venue (paper trading on live data, recording);
+//! - [`metadata`]: market metadata over REST (cold path);
 //! - [`risk`], [`portfolio`], [`telemetry`], [`config`], [`cli`].
 //!
 //! Dependency direction: `strike-sdk ← strike-sim ← strike-engine`.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod feed;
 pub mod gateway;
 pub mod host;
+pub mod live;
 pub mod metadata;
 pub mod pipeline;
 pub mod portfolio;

@@ -15,6 +15,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Import(ImportCmd::Weather { books, actuals, out })) => import_weather(books, actuals, out),
+        Some(Command::Record { venue, out, rotate_mb, rotate_minutes }) => {
+            if venue.venue.is_none() {
+                return fail(2, "engine record needs --venue (kalshi, kalshi-demo or a wss:// URL)");
+            }
+            let rotation = strike_sim::recording::Rotation {
+                max_bytes: rotate_mb * 1024 * 1024,
+                max_age: std::time::Duration::from_secs(rotate_minutes * 60),
+            };
+            match strike_engine::live::record(&venue.to_args(), &out, rotation) {
+                Ok(s) => {
+                    println!(
+                        "recorded {} frames ({} skipped, {} reconnects) into {}",
+                        s.frames,
+                        s.skipped,
+                        s.disconnects,
+                        s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, &e),
+            }
+        }
         Some(Command::Synth { seed, out }) => {
             let rec = strike_sim::synth::generate(seed, &strike_sim::synth::SynthConfig::default());
             match rec.write_strike(&out) {
@@ -79,6 +101,25 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(2, &e.to_string()),
         }
     }
+    if args.venue.venue.is_some() {
+        if args.replay.is_some() {
+            return fail(2, "--venue and --replay are exclusive: trade live data or a recording, not both");
+        }
+        if args.live {
+            return fail(
+                2,
+                "--live is not available in this build: real order entry needs the REST order gateway, \
+                 which is not finished. Use --paper for live data with simulated fills.",
+            );
+        }
+        if !args.paper {
+            return fail(2, "--venue needs --paper (live data, simulated fills)");
+        }
+        return match strike_engine::live::run_paper(&cfg, &args.venue.to_args(), &plugins) {
+            Ok(outcome) => report(&outcome.report, args.report_json.as_deref()),
+            Err(e) => fail(1, &e),
+        };
+    }
     let recording = match &args.replay {
         Some(path) => match Recording::read(path) {
             Ok(r) => r,
@@ -96,13 +137,17 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(2, &e.to_string()),
     };
-    print!("{}", outcome.report.to_text());
-    if let Some(path) = &args.report_json {
-        let json = match serde_json::to_string_pretty(&outcome.report) {
+    report(&outcome.report, args.report_json.as_deref())
+}
+
+fn report(r: &strike_engine::telemetry::report::Report, json: Option<&std::path::Path>) -> ExitCode {
+    print!("{}", r.to_text());
+    if let Some(path) = json {
+        let text = match serde_json::to_string_pretty(r) {
             Ok(j) => j,
             Err(e) => return fail(1, &format!("cannot encode the report: {e}")),
         };
-        if let Err(e) = std::fs::write(path, json) {
+        if let Err(e) = std::fs::write(path, text) {
             return fail(1, &format!("cannot write {}: {e}", path.display()));
         }
     }

@@ -51,6 +51,26 @@ impl WsAuth for NoAuth {
     }
 }
 
+/// Handshake headers from the background signer: the `GET /trade-api/ws/v2` header it keeps
+/// fresh, so a (re)connect never waits on RSA-PSS.
+pub struct SignerAuth {
+    /// The API key id (`KALSHI-ACCESS-KEY`).
+    pub key_id: String,
+    /// The signer's published headers.
+    pub headers: crate::auth::HeaderReader,
+}
+
+impl WsAuth for SignerAuth {
+    fn headers(&mut self) -> Result<Vec<(String, String)>, String> {
+        let h = self.headers.latest(crate::auth::FixedPath::WsHandshake);
+        Ok(vec![
+            ("KALSHI-ACCESS-KEY".into(), self.key_id.clone()),
+            ("KALSHI-ACCESS-TIMESTAMP".into(), h.ts_ms.to_string()),
+            ("KALSHI-ACCESS-SIGNATURE".into(), h.signature_b64_str().to_string()),
+        ])
+    }
+}
+
 /// rustls client session over a non-blocking `mio` socket, as `Read + Write` for tungstenite.
 ///
 /// `read` returns `WouldBlock` until a whole TLS record of application data is available;

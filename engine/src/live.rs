@@ -1,0 +1,194 @@
+//! Live sessions against a Kalshi venue: paper trading on live data, and recording.
+//!
+//! Venues (`kalshi-protocol.md` §1.1, §3.1): `kalshi` (production), `kalshi-demo`, or an explicit
+//! `wss://host[:port]/trade-api/ws/v2` (a loopback simulator; give `--rest` for its REST base and
+//! `--ca-cert` for its self-signed certificate). The API key id and private key come from
+//! `KALSHI_API_KEY_ID` / `KALSHI_PRIVATE_KEY_PATH` or the command line; the key is loaded once,
+//! refused when readable by others, and handed to the background signer.
+//!
+//! The market universe comes from the venue's REST API ([`crate::metadata`]) for `--series` /
+//! `--tickers`, or from an existing recording's header (`--markets-from`).
+//!
+//! `--paper` runs the whole pipeline on the live feed with the paper venue filling orders.
+//! `--live` (real orders) needs the REST order gateway, which this build does not have yet: it is
+//! refused with that reason, never silently downgraded.
+
+use crate::auth::{load_private_key, BackgroundSigner, DEFAULT_REFRESH};
+use crate::config::EngineConfig;
+use crate::feed::ws::{SignerAuth, WsFeedConfig, WsSource};
+use crate::feed::{FrameSource, SourcePoll};
+use crate::host::Plugin;
+use crate::metadata::{MarketQuery, RestClient};
+use crate::pipeline::{Pipeline, RunOptions, RunOutcome};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strike_sim::recording::{Header, Recording, Rotation, StreamWriter};
+
+/// Where to connect and who we are.
+#[derive(Clone, Debug, Default)]
+pub struct VenueArgs {
+    /// `kalshi`, `kalshi-demo` or a `wss://…/trade-api/ws/v2` URL.
+    pub venue: String,
+    /// REST base override (`https://…/trade-api/v2`); required with a URL venue unless
+    /// `markets_from` is given.
+    pub rest: Option<String>,
+    /// PEM or DER certificate to trust instead of the webpki roots (loopback simulators).
+    pub ca_cert: Option<PathBuf>,
+    /// API key id; default `$KALSHI_API_KEY_ID`.
+    pub key_id: Option<String>,
+    /// Private key file; default `$KALSHI_PRIVATE_KEY_PATH`.
+    pub key_path: Option<PathBuf>,
+    /// Series to load (`KXHIGHNY`).
+    pub series: Vec<String>,
+    /// Tickers to load.
+    pub tickers: Vec<String>,
+    /// Take the markets from this recording's header instead of REST.
+    pub markets_from: Option<PathBuf>,
+    /// Stop after this long (default: until Ctrl-C).
+    pub duration: Option<Duration>,
+}
+
+/// The WebSocket URL and REST base of a venue name.
+pub fn venue_urls(v: &VenueArgs) -> Result<(String, Option<String>), String> {
+    match v.venue.as_str() {
+        "kalshi" => Ok((
+            "wss://external-api-ws.kalshi.com/trade-api/ws/v2".into(),
+            Some(v.rest.clone().unwrap_or_else(|| "https://external-api.kalshi.com/trade-api/v2".into())),
+        )),
+        "kalshi-demo" => Ok((
+            "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2".into(),
+            Some(v.rest.clone().unwrap_or_else(|| "https://external-api.demo.kalshi.co/trade-api/v2".into())),
+        )),
+        url if url.starts_with("wss://") => Ok((url.to_string(), v.rest.clone())),
+        other => Err(format!("unknown venue {other:?}: use kalshi, kalshi-demo or a wss://…/trade-api/ws/v2 URL")),
+    }
+}
+
+fn tls_for(v: &VenueArgs) -> Result<Arc<rustls::ClientConfig>, String> {
+    match &v.ca_cert {
+        None => Ok(WsFeedConfig::webpki_tls()),
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| format!("--ca-cert {}: {e}", p.display()))?;
+            let der = if bytes.starts_with(b"-----BEGIN") {
+                use rustls_pki_types::pem::PemObject;
+                rustls_pki_types::CertificateDer::from_pem_slice(&bytes)
+                    .map_err(|e| format!("--ca-cert {}: not a PEM certificate: {e}", p.display()))?
+                    .to_vec()
+            } else {
+                bytes
+            };
+            WsFeedConfig::pinned_tls(&der)
+        }
+    }
+}
+
+/// The market universe for a session (REST or a recording header).
+pub fn load_markets(v: &VenueArgs, rest: Option<&str>) -> Result<Header, String> {
+    if let Some(p) = &v.markets_from {
+        let mut h = Recording::read(p).map_err(|e| e.to_string())?.header;
+        h.yes_price_scale = true;
+        h.source = format!("live {} (markets from {})", v.venue, p.display());
+        return Ok(h);
+    }
+    let rest = rest.ok_or("a URL venue needs --rest BASE or --markets-from FILE to know its markets")?;
+    let q = MarketQuery { series: v.series.clone(), tickers: v.tickers.clone(), status: "open".into() };
+    RestClient::new(rest).universe_header(&q, &format!("live {}", v.venue)).map_err(|e| e.to_string())
+}
+
+/// Connects the live feed source (signed handshake via the background signer).
+pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsSource, BackgroundSigner), String> {
+    let (ws_url, _) = venue_urls(v)?;
+    let key_id = v
+        .key_id
+        .clone()
+        .or_else(|| std::env::var("KALSHI_API_KEY_ID").ok())
+        .ok_or("no API key id: set KALSHI_API_KEY_ID or pass --key-id")?;
+    let key_path = v
+        .key_path
+        .clone()
+        .or_else(|| std::env::var_os("KALSHI_PRIVATE_KEY_PATH").map(PathBuf::from))
+        .ok_or("no private key: set KALSHI_PRIVATE_KEY_PATH or pass --key-path")?;
+    let key = load_private_key(&key_path).map_err(|e| e.to_string())?;
+    let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).map_err(|e| e.to_string())?;
+    let cfg = WsFeedConfig {
+        url: ws_url,
+        connect_addr: None,
+        tls: tls_for(v)?,
+        channels: channels.iter().map(|c| c.to_string()).collect(),
+        tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
+        max_frame: crate::feed::parse::MAX_FRAME,
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(10),
+        seed: std::process::id() as u64,
+    };
+    let src = WsSource::new(cfg, Box::new(SignerAuth { key_id, headers: signer.reader() }))?;
+    Ok((src, signer))
+}
+
+/// Set by Ctrl-C; live loops stop at the next poll.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    });
+    &STOP
+}
+
+/// Paper trading on the live feed until `duration` or Ctrl-C; returns the run's report.
+pub fn run_paper(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin]) -> Result<RunOutcome, String> {
+    let (_, rest) = venue_urls(v)?;
+    let header = load_markets(v, rest.as_deref())?;
+    let (src, _signer) = connect(v, &header, &["orderbook_delta", "trade", "market_lifecycle_v2"])?;
+    let mut p =
+        Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, &RunOptions::default())
+            .map_err(|e| e.to_string())?;
+    let stop = stop_flag();
+    let deadline = v.duration.map(|d| Instant::now() + d);
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        p.step();
+    }
+    Ok(p.finish())
+}
+
+/// What a recording session wrote.
+#[derive(Clone, Debug)]
+pub struct RecordSummary {
+    /// Frames written.
+    pub frames: u64,
+    /// Frames skipped (not JSON).
+    pub skipped: u64,
+    /// Connections lost on the way.
+    pub disconnects: u64,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// `engine record`: raw frames with receive times, plus the market metadata, into `out`.
+pub fn record(v: &VenueArgs, out: &Path, rotation: Rotation) -> Result<RecordSummary, String> {
+    let (_, rest) = venue_urls(v)?;
+    let mut header = load_markets(v, rest.as_deref())?;
+    header.source = format!("engine record {}", v.venue);
+    let (mut src, _signer) = connect(v, &header, &["orderbook_delta", "trade", "ticker", "market_lifecycle_v2"])?;
+    let mut w = StreamWriter::create(out, &header, rotation).map_err(|e| e.to_string())?;
+    let stop = stop_flag();
+    let deadline = v.duration.map(|d| Instant::now() + d);
+    let mut disconnects = 0;
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        match src.next_frame() {
+            SourcePoll::Frame { recv_ns, bytes } => {
+                let text = std::str::from_utf8(bytes).unwrap_or("");
+                w.write(recv_ns, text).map_err(|e| e.to_string())?;
+            }
+            SourcePoll::Disconnected => disconnects += 1,
+            SourcePoll::Idle => std::thread::sleep(Duration::from_micros(200)),
+            SourcePoll::Done => break,
+        }
+        w.tick().map_err(|e| e.to_string())?;
+    }
+    let (frames, skipped) = (w.frames, w.skipped);
+    let files = w.finish().map_err(|e| e.to_string())?;
+    Ok(RecordSummary { frames, skipped, disconnects, files })
+}
