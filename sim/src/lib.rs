@@ -6,7 +6,9 @@
 //! - [`universe`]: turning a recording's market metadata into the SDK's market universe
 //!   (dense ids, grids, fees, outcome groups);
 //! - [`import`]: importers that turn other recorded data (REST book sweeps) into recordings;
-//! - [`synth`]: the synthetic session generator behind the engine's embedded default.
+//! - [`synth`]: the synthetic session generator behind the engine's embedded default;
+//! - [`server`]: the loopback Kalshi-compatible exchange server (TLS WebSocket market data fed
+//!   from a recording, signed-request auth, scripted faults; REST to come).
 //!
 //! Dependency direction: `strike-sdk ← strike-sim ← strike-engine`.
 
@@ -14,6 +16,7 @@
 
 pub mod import;
 pub mod recording;
+pub mod server;
 pub mod synth;
 pub mod universe;
 
