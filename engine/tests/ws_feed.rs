@@ -1,0 +1,196 @@
+//! The engine's real network stack (mio socket, rustls, tungstenite, signed handshake from the
+//! background signer, the feed, the trader's books) against the loopback Kalshi exchange in
+//! `strike-sim`, serving the real production capture.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strike_engine::auth::{load_private_key, BackgroundSigner, DEFAULT_REFRESH};
+use strike_engine::config::EngineConfig;
+use strike_engine::feed::ws::{SignerAuth, WsFeedConfig, WsSource};
+use strike_engine::pipeline::{Pipeline, RunOptions};
+use strike_sdk::book::{Book, BookSide};
+use strike_sdk::num::{Price, Qty};
+use strike_sim::recording::Recording;
+use strike_sim::server::{ApiKey, Faults, WsServer, WsServerConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys").join(name)
+}
+
+/// A private copy of a fixture key with mode 0600 (git does not keep modes).
+fn private_key(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("strike-wsfeed-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::copy(fixture(name), &p).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+fn prod() -> Recording {
+    Recording::read(&strike_sim::data_dir().join("kalshi/ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json"))
+        .unwrap()
+}
+
+fn server(faults: Faults, public: &str) -> WsServer {
+    let key = ApiKey::from_pem_file("test-key-id", &fixture(public)).unwrap();
+    let mut cfg = WsServerConfig::new(Arc::new(prod()), key);
+    cfg.faults = faults;
+    WsServer::start(cfg).unwrap()
+}
+
+fn cfg() -> EngineConfig {
+    EngineConfig { strategies_dir: PathBuf::new(), ..EngineConfig::default() }
+}
+
+struct Live {
+    pipeline: Pipeline<WsSource>,
+    _signer: BackgroundSigner,
+}
+
+fn live(srv: &WsServer, private: &str) -> Live {
+    let mut header = prod().header;
+    header.yes_price_scale = true; // we subscribe with use_yes_price: true
+    let key = load_private_key(&private_key(private)).unwrap();
+    let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).unwrap();
+    let src = WsSource::new(
+        WsFeedConfig {
+            url: srv.url(),
+            connect_addr: Some(srv.addr()),
+            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
+            channels: vec!["orderbook_delta".into()],
+            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
+            max_frame: 1 << 20,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            seed: 1,
+        },
+        Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
+    )
+    .unwrap();
+    let pipeline = Pipeline::with_source(&cfg(), &header, src, true, 1 << 20, &[], &RunOptions::default()).unwrap();
+    Live { pipeline, _signer: signer }
+}
+
+/// The books a plain replay of the capture ends with.
+fn replay_books() -> Vec<Vec<(BookSide, Price, Qty)>> {
+    let mut p = Pipeline::new(&cfg(), prod(), &[], &RunOptions::default()).unwrap();
+    p.run_to_end();
+    levels(p.trader().books())
+}
+
+fn levels(books: &[Book]) -> Vec<Vec<(BookSide, Price, Qty)>> {
+    books
+        .iter()
+        .map(|b| {
+            let mut v = Vec::new();
+            for side in [BookSide::Bid, BookSide::Ask] {
+                b.for_each_level(side, |p, q| {
+                    v.push((side, p, q));
+                    true
+                });
+            }
+            v
+        })
+        .collect()
+}
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+#[test]
+fn subscribe_snapshot_deltas_give_the_books_of_a_plain_replay() {
+    let srv = server(Faults::none(), "test_rsa_public.pem");
+    let mut l = live(&srv, "test_rsa_pkcs1.pem");
+    let ok = l.pipeline.run_until(Instant::now() + DEADLINE, |t| t.stats.deltas_applied == 245);
+    assert!(
+        ok,
+        "live feed applied {} deltas: {:?}",
+        l.pipeline.trader().stats.deltas_applied,
+        l.pipeline.feed().source().stats
+    );
+    let t = l.pipeline.trader();
+    assert_eq!(t.stats.snapshots_applied, 12);
+    assert_eq!(t.stats.book_faults.iter().count(), 0);
+    assert_eq!(l.pipeline.feed().stats.gaps, 0);
+    assert_eq!(levels(t.books()), replay_books());
+    let ws = &l.pipeline.feed().source().stats;
+    assert_eq!((ws.opened, ws.subscribes, ws.disconnects), (1, 1, 0));
+    // the server saw our signed handshake and a subscribe asking for the YES scale
+    assert_eq!(srv.stats().rejected().len(), 0);
+}
+
+#[test]
+fn ed25519_keys_sign_the_handshake_too() {
+    let srv = server(Faults::none(), "test_ed25519_public.pem");
+    let mut l = live(&srv, "test_ed25519_pkcs8.pem");
+    assert!(l.pipeline.run_until(Instant::now() + DEADLINE, |t| t.stats.deltas_applied == 245));
+}
+
+#[test]
+fn a_refused_signature_is_reported_clearly_and_retried_with_backoff() {
+    // the server knows the Ed25519 public key; we sign with RSA
+    let srv = server(Faults::none(), "test_ed25519_public.pem");
+    let mut l = live(&srv, "test_rsa_pkcs1.pem");
+    let ok = l.pipeline.run_until(Instant::now() + Duration::from_secs(2), |_| false);
+    assert!(!ok);
+    let ws = &l.pipeline.feed().source().stats;
+    let err = ws.last_error.clone().unwrap_or_default();
+    assert!(err.contains("HTTP 401") && err.contains("invalid_signature"), "{err}");
+    assert!(ws.connects >= 2 && ws.opened == 0, "{ws:?}");
+    assert_eq!(l.pipeline.trader().stats.deltas_applied, 0);
+    assert!(!srv.stats().rejected().is_empty());
+}
+
+#[test]
+fn a_dropped_connection_reconnects_resnapshots_and_ends_with_the_same_books() {
+    let srv = server(Faults::none().close_after(50), "test_rsa_public.pem");
+    let mut l = live(&srv, "test_rsa_pkcs1.pem");
+    // the second session replays the capture from the start: wait for its 245 deltas on top of
+    // what the first session applied before the drop
+    let ok = l.pipeline.run_until(Instant::now() + DEADLINE, |t| t.stats.snapshots_applied >= 24);
+    assert!(ok, "{:?}", l.pipeline.feed().source().stats);
+    l.pipeline.run_until(Instant::now() + Duration::from_millis(500), |_| false);
+    let ws = l.pipeline.feed().source().stats.clone();
+    assert_eq!(ws.opened, 2, "{ws:?}");
+    assert_eq!(ws.disconnects, 1);
+    assert_eq!(l.pipeline.feed().stats.disconnects, 1);
+    assert!(l.pipeline.feed().stats.markets_marked_stale >= 12, "every market went stale on the drop");
+    assert_eq!(l.pipeline.trader().stats.book_faults.iter().count(), 0);
+    assert_eq!(levels(l.pipeline.trader().books()), replay_books());
+}
+
+#[test]
+fn a_skipped_seq_is_a_gap_repaired_by_get_snapshot() {
+    let srv = server(Faults::none().skip_seq(100), "test_rsa_public.pem");
+    let mut l = live(&srv, "test_rsa_pkcs1.pem");
+    let ok = l.pipeline.run_until(Instant::now() + DEADLINE, |t| t.stats.snapshots_applied >= 24);
+    assert!(ok, "{:?}", l.pipeline.feed().source().stats);
+    // let the rest of the stream arrive
+    l.pipeline.run_until(Instant::now() + Duration::from_millis(500), |_| false);
+    let f = &l.pipeline.feed().stats;
+    assert_eq!(f.gaps, 1);
+    assert_eq!(f.markets_marked_stale, 12);
+    assert!(l.pipeline.feed().source().stats.snapshot_requests >= 1);
+    assert_eq!(l.pipeline.trader().stats.book_faults.iter().count(), 0);
+    assert_eq!(levels(l.pipeline.trader().books()), replay_books(), "get_snapshot repaired every book");
+}
+
+#[test]
+fn garbled_and_oversized_frames_are_counted_and_survived() {
+    let srv = server(Faults::none().garbled_after(10).oversized_after(20, 2 << 20), "test_rsa_public.pem");
+    let mut l = live(&srv, "test_rsa_pkcs1.pem");
+    let ok = l
+        .pipeline
+        .run_until(Instant::now() + DEADLINE, |t| t.stats.snapshots_applied >= 12 && t.stats.deltas_applied >= 245);
+    assert!(ok, "{:?}", l.pipeline.feed().source().stats);
+    l.pipeline.run_until(Instant::now() + Duration::from_millis(300), |_| false);
+    let ws = l.pipeline.feed().source().stats.clone();
+    assert_eq!(l.pipeline.feed().stats.faults.get("json"), 1, "the garbled frame is a parse fault");
+    assert_eq!(ws.oversized, 1, "{ws:?}");
+    assert_eq!(ws.opened, 2, "the oversized frame drops the connection; the client comes back");
+    assert_eq!(levels(l.pipeline.trader().books()), replay_books());
+}
