@@ -153,39 +153,84 @@ fn bad_input_gets_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("exports no `strike_strategy_entry`"));
 }
 
+/// The loopback Kalshi exchange serving the prod capture, a mode-600 copy of the test key, and
+/// the exchange's certificate on disk: everything `--venue wss://…` needs.
+struct Loopback {
+    srv: strike_sim::server::WsServer,
+    key: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    capture: std::path::PathBuf,
+}
+
+impl Loopback {
+    fn start(dir: &std::path::Path) -> Loopback {
+        use std::os::unix::fs::PermissionsExt;
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        let key = dir.join("key.pem");
+        std::fs::copy(fixtures.join("test_rsa_pkcs1.pem"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let capture = data("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json");
+        let rec = strike_sim::recording::Recording::read(&capture).unwrap();
+        let api =
+            strike_sim::server::ApiKey::from_pem_file("test-key-id", &fixtures.join("test_rsa_public.pem")).unwrap();
+        let srv =
+            strike_sim::server::WsServer::start(strike_sim::server::WsServerConfig::new(std::sync::Arc::new(rec), api))
+                .unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &srv.cert().cert_pem).unwrap();
+        Loopback { srv, key, ca, capture }
+    }
+
+    /// `--venue … --ca-cert … --key-id … --key-path … --markets-from … --duration-s N`.
+    fn venue_args(&self, seconds: &str) -> Vec<std::ffi::OsString> {
+        [
+            "--venue".into(),
+            self.srv.url().into(),
+            "--ca-cert".into(),
+            self.ca.clone().into_os_string(),
+            "--key-id".into(),
+            "test-key-id".into(),
+            "--key-path".into(),
+            self.key.clone().into_os_string(),
+            "--markets-from".into(),
+            self.capture.clone().into_os_string(),
+            "--duration-s".into(),
+            seconds.into(),
+        ]
+        .to_vec()
+    }
+}
+
+#[test]
+fn live_paper_trading_on_the_loopback_exchange() {
+    let dir = scratch("live-paper");
+    let lb = Loopback::start(&dir);
+    let json = dir.join("report.json");
+    let mut args: Vec<std::ffi::OsString> = vec!["--strategy".into(), plugin("flb").into_os_string()];
+    args.extend(lb.venue_args("2"));
+    args.extend(["--paper".into(), "--report-json".into(), json.clone().into_os_string()]);
+    let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let r = run_engine(&refs);
+    assert!(r.status.success(), "stderr: {}", String::from_utf8_lossy(&r.stderr));
+    let rep = report(&json);
+    assert_eq!(faults(&rep), 0, "{}", rep["faults"]);
+    assert_eq!(rep["deltas_applied"], 245, "the whole capture arrived over TLS and was applied");
+    assert_eq!(rep["snapshots_applied"], 12);
+    assert_eq!(rep["strategies"][0]["enabled"], true);
+    assert!(rep["latency_ns"]["feed_parse"]["count"].as_u64().unwrap() >= 257);
+}
+
 #[test]
 fn engine_record_against_the_loopback_exchange_replays_to_the_same_books() {
-    use std::os::unix::fs::PermissionsExt;
-    use std::sync::Arc;
     let dir = scratch("record");
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
-    let key = dir.join("key.pem");
-    std::fs::copy(fixtures.join("test_rsa_pkcs1.pem"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let capture = data("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json");
-    let rec = strike_sim::recording::Recording::read(&capture).unwrap();
-    let api = strike_sim::server::ApiKey::from_pem_file("test-key-id", &fixtures.join("test_rsa_public.pem")).unwrap();
-    let srv = strike_sim::server::WsServer::start(strike_sim::server::WsServerConfig::new(Arc::new(rec), api)).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &srv.cert().cert_pem).unwrap();
+    let lb = Loopback::start(&dir);
+    let capture = lb.capture.clone();
     let out = dir.join("live.jsonl.zst");
-    let r = run_engine(&[
-        os("record"),
-        os("--venue"),
-        os(&srv.url()),
-        os("--ca-cert"),
-        ca.as_os_str(),
-        os("--key-id"),
-        os("test-key-id"),
-        os("--key-path"),
-        key.as_os_str(),
-        os("--markets-from"),
-        capture.as_os_str(),
-        os("--duration-s"),
-        os("2"),
-        os("--out"),
-        out.as_os_str(),
-    ]);
+    let mut args: Vec<std::ffi::OsString> = vec!["record".into()];
+    args.extend(lb.venue_args("2"));
+    args.extend(["--out".into(), out.clone().into_os_string()]);
+    let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let r = run_engine(&refs);
     assert!(r.status.success(), "stderr: {}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).contains("recorded"), "{}", String::from_utf8_lossy(&r.stdout));
     // the recording replays through the engine: every delta applied, no fault
