@@ -8,6 +8,11 @@
 //! exposes (events, outcome groups, strikes, `price_ranges` grids, fees, shards, close times) is
 //! built by one code path whether the markets came from a file or from the exchange.
 //!
+//! With an API key ([`RestClient::with_key`]) it also reads the account, signing each request
+//! when it is made (`timestamp + GET + path`, no query): `GET /portfolio/balance` (available
+//! balance in cents: the capital risk limits are fractions of) and `GET /portfolio/positions`
+//! (`market_positions[].position_fp`, paginated) for reconciliation.
+//!
 //! Nothing here runs on a hot thread. Errors name the URL and what came back.
 
 use std::collections::BTreeSet;
@@ -53,6 +58,18 @@ pub struct MarketQuery {
 pub struct RestClient {
     agent: ureq::Agent,
     base: String,
+    key: Option<(String, std::sync::Arc<crate::auth::SigningKey>)>,
+}
+
+/// The account's position in one market (`GET /portfolio/positions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPosition {
+    /// Market ticker.
+    pub ticker: String,
+    /// Net contracts, hundredths: + YES, − NO.
+    pub position: strike_sdk::num::Qty,
+    /// Resting orders in the market.
+    pub resting_orders: u32,
 }
 
 impl RestClient {
@@ -64,13 +81,31 @@ impl RestClient {
             .http_status_as_error(false)
             .build()
             .new_agent();
-        RestClient { agent, base: base.trim_end_matches('/').to_string() }
+        RestClient { agent, base: base.trim_end_matches('/').to_string(), key: None }
+    }
+
+    /// Signs every request with `key` as API key `key_id` (needed for the account reads).
+    pub fn with_key(mut self, key_id: &str, key: std::sync::Arc<crate::auth::SigningKey>) -> RestClient {
+        self.key = Some((key_id.to_string(), key));
+        self
     }
 
     fn get(&self, path_and_query: &str) -> Result<String, MetadataError> {
         let url = format!("{}{}", self.base, path_and_query);
         let http = |msg: String| MetadataError::Http { url: url.clone(), msg };
-        let mut resp = self.agent.get(&url).call().map_err(|e| http(e.to_string()))?;
+        let mut req = self.agent.get(&url);
+        if let Some((key_id, key)) = &self.key {
+            // sign the full path (the base's path prefix plus ours), without the query
+            let full_path =
+                url.split_once("://").map(|(_, r)| r).and_then(|r| r.find('/').map(|i| &r[i..])).unwrap_or("/");
+            let ts = crate::auth::unix_now_ns() / 1_000_000;
+            let h = crate::auth::sign_now(key, "GET", full_path, ts).map_err(|e| http(e.to_string()))?;
+            req = req
+                .header("KALSHI-ACCESS-KEY", key_id.as_str())
+                .header("KALSHI-ACCESS-TIMESTAMP", h.ts_ms.to_string())
+                .header("KALSHI-ACCESS-SIGNATURE", h.signature_b64_str());
+        }
+        let mut resp = req.call().map_err(|e| http(e.to_string()))?;
         let status = resp.status().as_u16();
         let body = resp.body_mut().read_to_string().map_err(|e| http(format!("reading the body: {e}")))?;
         if status != 200 {
@@ -152,6 +187,44 @@ impl RestClient {
             _ => None,
         };
         Ok((fee_type, mult))
+    }
+
+    /// `GET /portfolio/balance`: the available balance (Kalshi reports whole cents).
+    pub fn balance(&self) -> Result<strike_sdk::num::Money, MetadataError> {
+        let path = "/portfolio/balance";
+        let body = self.get(path)?;
+        let bad = |msg: String| MetadataError::Body { url: format!("{}{path}", self.base), msg };
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?;
+        let cents = v["balance"].as_i64().ok_or_else(|| bad("no integer `balance` (cents)".into()))?;
+        Ok(strike_sdk::num::Money::cents(cents))
+    }
+
+    /// `GET /portfolio/positions`: every market position, following `cursor` pages.
+    pub fn positions(&self) -> Result<Vec<AccountPosition>, MetadataError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/portfolio/positions?limit=1000&cursor={c}"),
+                None => "/portfolio/positions?limit=1000".to_string(),
+            };
+            let body = self.get(&path)?;
+            let bad = |msg: String| MetadataError::Body { url: format!("{}{path}", self.base), msg };
+            let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?;
+            for m in v["market_positions"].as_array().ok_or_else(|| bad("no `market_positions` array".into()))? {
+                let ticker = m["ticker"].as_str().ok_or_else(|| bad("a position without `ticker`".into()))?;
+                let fp = m["position_fp"].as_str().ok_or_else(|| bad(format!("{ticker}: no `position_fp`")))?;
+                let position =
+                    strike_sdk::num::Qty::parse(fp).map_err(|e| bad(format!("{ticker}: position_fp {fp:?}: {e}")))?;
+                let resting_orders = m["resting_orders_count"].as_u64().unwrap_or(0) as u32;
+                out.push(AccountPosition { ticker: ticker.to_string(), position, resting_orders });
+            }
+            match v["cursor"].as_str().filter(|c| !c.is_empty()) {
+                Some(c) if Some(c) != cursor.as_deref() => cursor = Some(c.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Markets, events and series fees for `query`, as a recording header with the YES price
@@ -296,6 +369,101 @@ mod tests {
         let u = strike_sim::universe::UniverseData::from_header(&header).unwrap();
         assert_eq!(u.markets[0].fees.multiplier_ppm, 500_000);
         assert!(!u.groups.is_empty());
+    }
+
+    /// Serves one signed GET: verifies the KALSHI-ACCESS-* headers with the sim exchange's
+    /// verifier and the test public key, then answers `body`.
+    fn serve_signed(body: String) -> (String, std::thread::JoinHandle<Result<(), String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/trade-api/v2", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h == "\r\n" || h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.trim_end().split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let target = line.split(' ').nth(1).unwrap_or("").to_string();
+            let path = target.split('?').next().unwrap_or("");
+            let key = strike_sim::server::ApiKey::from_pem_file(
+                "kid",
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures/keys/test_ed25519_public.pem"),
+            )
+            .unwrap();
+            let hv = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+            let auth = strike_sim::server::AuthHeaders {
+                key_id: hv("kalshi-access-key"),
+                timestamp: hv("kalshi-access-timestamp"),
+                signature: hv("kalshi-access-signature"),
+            };
+            let verdict = strike_sim::server::verify_request(
+                &key,
+                &auth,
+                "GET",
+                path,
+                strike_sim::server::auth::unix_now_ms(),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| e.to_string());
+            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            verdict
+        });
+        (base, h)
+    }
+
+    fn test_key() -> std::sync::Arc<crate::auth::SigningKey> {
+        use std::os::unix::fs::PermissionsExt;
+        let src =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys/test_ed25519_pkcs8.pem");
+        let p = std::env::temp_dir().join(format!(
+            "strike-md-key-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::copy(src, &p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::sync::Arc::new(crate::auth::load_private_key(&p).unwrap())
+    }
+
+    #[test]
+    fn account_reads_are_signed_and_parse_the_real_positions_answer() {
+        // the recorded GET /portfolio/positions answer of ws_demo_mm_session_2026-07-01
+        let rest =
+            std::fs::read_to_string(strike_sim::data_dir().join("kalshi/ws_demo_mm_session_2026-07-01/rest.jsonl"))
+                .unwrap();
+        let body = rest
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["url"].as_str().unwrap_or("").ends_with("/portfolio/positions"))
+            .and_then(|v| v["response_body"].as_str().map(str::to_string))
+            .unwrap();
+        let n = serde_json::from_str::<serde_json::Value>(&body).unwrap()["market_positions"].as_array().unwrap().len();
+        let (base, h) = serve_signed(body);
+        let c = RestClient::new(&base).with_key("kid", test_key());
+        let pos = c.positions().unwrap();
+        h.join().unwrap().expect("the server verified our signature");
+        assert_eq!(pos.len(), n);
+        assert!(pos.iter().any(|p| p.ticker == "KXNEXTTEAMNBA-26LJAM-MIA" && p.position == strike_sdk::num::Qty::ZERO));
+
+        let (base, h) = serve_signed(r#"{"balance":123456,"portfolio_value":7890,"updated_ts":1}"#.into());
+        let bal = RestClient::new(&base).with_key("kid", test_key()).balance().unwrap();
+        h.join().unwrap().expect("signed");
+        assert_eq!(bal, strike_sdk::num::Money::dollars(1234) + strike_sdk::num::Money::cents(56));
+
+        // an unsigned request is refused by the same verifier
+        let (base, h) = serve_signed("{}".into());
+        let _ = RestClient::new(&base).balance();
+        assert!(h.join().unwrap().is_err());
     }
 
     #[test]
