@@ -8,7 +8,7 @@
 //! - [`import`]: importers that turn other recorded data (REST book sweeps) into recordings;
 //! - [`synth`]: the synthetic session generator behind the engine's embedded default;
 //! - [`server`]: the loopback Kalshi-compatible exchange server (TLS WebSocket market data fed
-//!   from a recording, signed-request auth, scripted faults; REST to come).
+//!   from a recording, REST V2 order entry and account reads, signed-request auth, scripted faults).
 //!
 //! Dependency direction: `strike-sdk ← strike-sim ← strike-engine`.
 

@@ -15,29 +15,38 @@
 //!   ([`ServerStats`]).
 //! - `session`, `replay` (private): the I/O-free protocol model of one WebSocket session and the
 //!   recording prepared for serving.
+//! - [`rest`]: the REST V2 order-entry server ([`RestServer`],
+//!   `https://localhost:<port>/trade-api/v2`, `kalshi-protocol.md` §3): its own listener and
+//!   threads (Kalshi's REST and WebSocket hosts differ too), the same [`TestCert`],
+//!   [`verify_request`] on every request, HTTP/1.1 keep-alive, with a scripted [`RestFaults`]
+//!   layer (429s, never-answered creates, scripted rejects, connection drops) and
+//!   [`RestStats`].
+//! - [`exchange`]: the REST server's trading model: one account against one book per market
+//!   (from the recording's first snapshots), V2 create/cancel/amend/decrease semantics, fees,
+//!   positions and balance.
 //!
-//! ## REST (to come)
-//! The REST order-entry server (`https://localhost:<port>/trade-api/v2/...`,
-//! `kalshi-protocol.md` §3) will live in a `rest` module beside `ws`: its own listener and
-//! threads (Kalshi's REST and WebSocket hosts differ too), the same [`TestCert`], and
-//! [`verify_request`] with the request's method and path on every call
-//! ([`AuthHeaders::from_httparse`] reads the headers from an `httparse` request). A combined
-//! `SimServer` owning both will then start them together over one recording and one matching
-//! engine.
+//! ## To come
+//! A combined `SimServer` owning both servers, starting them together over one recording and
+//! one matching engine (today the REST books start from the recording's first snapshots and do
+//! not follow the WebSocket replay).
 //!
 //! Everything here is the exchange side, off the engine's hot path: blocking I/O, a thread per
 //! connection, allocation wherever it is clearest.
 
 pub mod auth;
+pub mod exchange;
 pub mod faults;
 mod replay;
+pub mod rest;
 mod session;
 pub mod stats;
 pub mod tls;
 pub mod ws;
 
 pub use auth::{verify_request, ApiKey, AuthError, AuthHeaders, PublicKey};
+pub use exchange::{BookLevels, ErrorShape, FokKill};
 pub use faults::Faults;
+pub use rest::{RestFaults, RestServer, RestServerConfig, RestStats, ScriptedReject};
 pub use stats::{ConnEnd, ConnStats, ServerStats};
 pub use tls::TestCert;
 pub use ws::{Pacing, WsServer, WsServerConfig};

@@ -1,0 +1,1733 @@
+//! The REST server's exchange: one account trading against one book per market, with Kalshi's
+//! V2 order-entry semantics (`kalshi-protocol.md` §3.3–3.7). I/O-free: the `Exchange` takes
+//! parsed JSON requests and returns replies (status + JSON body); [`super::rest`] does HTTP,
+//! authentication and faults.
+//!
+//! ## Books
+//! Each market's [`Book`] (YES scale) starts as the recording's first `orderbook_snapshot` of the
+//! market (NO levels converted per the header's `yes_price_scale`), empty when there is none. The
+//! book holds the outside liquidity **and** the account's resting orders. At every level the
+//! outside liquidity is ahead of the account's orders in time priority (it was there first), and
+//! the account's orders queue among themselves by placement (an amend that changes the price or
+//! increases the size goes to the back).
+//!
+//! ## Matching
+//! A taker `bid` at `p` takes ask levels priced `≤ p`, best first, each at the level's price (an
+//! `ask` takes bids `≥ p`). Taken outside liquidity leaves the book. Reaching one of the account's
+//! own resting orders is a self-trade: `self_trade_prevention_type: taker_at_cross` stops the
+//! taker there (fills so far stand, the rest is cancelled, even for `good_till_canceled`);
+//! `maker` cancels the resting own orders of that level and continues. Then by `time_in_force`:
+//! `fill_or_kill` fills everything or nothing ([`FokKill`] chooses how "nothing" is answered),
+//! `immediate_or_cancel` keeps the partial fill and cancels the rest, `good_till_canceled` rests
+//! the rest. `post_only` orders that would cross (any opposite level at or through the price,
+//! own orders included) are refused: 400 with the FIX-style code `POST_ONLY_CROSS` (`code`, not
+//! `invalid_order` + a message, so a client can tell it from other invalid orders; `details`
+//! names the crossed level).
+//! Resting orders fill as makers only when [`super::RestServer::external_trade`] (a scripted
+//! outside taker) reaches them.
+//!
+//! ## Money
+//! Amounts are exact [`Money`] (micro-dollars) inside; JSON `*_dollars` amounts are rendered with
+//! 6 decimals as in live captures (`"4.950000"`), prices with 4 (`"0.5600"`), counts with 2
+//! (`"10.00"`). A `bid` fill of `n` at `p` costs `n·p`; an `ask` fill costs `n·(1 − p)` (buying NO),
+//! except that fills reducing an open position pay out instead (closing `n` YES by an ask
+//! receives `n·p`; closing `n` NO by a bid receives `n·(1 − p)`), realising P&L against the
+//! position's average cost. Fees follow the market's [`FeeSchedule`] (`quadratic` by default:
+//! takers pay `0.07·C·P·(1−P)`, makers nothing) through a per-order [`OrderFeeAccumulator`] at the
+//! configured [`AccountPrecision`], and are debited from the balance. The balance is not reduced
+//! by resting orders; a create whose full size could cost more than the balance (`count × price`
+//! for bids, `count × (1 − price)` for asks, position offsets ignored) is refused with 400
+//! `insufficient_balance`.
+//!
+//! ## Validation (create; amend and decrease alike where the field exists)
+//! Checked in this order, first failure answered. Body not a JSON object, `ticker` / `side` /
+//! `count` / `price` / `time_in_force` / `self_trade_prevention_type` missing or of the wrong
+//! JSON type, `side` not `bid`|`ask`, `count` not a string of 0–2 decimals or ≤ 0, `price` not a
+//! dollar string of ≤ 4 decimals, unknown `time_in_force` or `self_trade_prevention_type`,
+//! `subaccount` outside 0–63: 400 `invalid_order`. Unknown ticker: 404 `market_not_found`.
+//! `exchange_index` absent: accepted (auto-route) and counted; present but not the market's
+//! shard: 400 `invalid_order`. Price 0, ≥ 1 or off the market's grid: 400 `invalid_order`.
+//! `expiration_time` with IoC ("Cannot specify both immediate_or_cancel and expiration_ts"),
+//! with FoK, or not in the future ("Expiration timestamp must be in the future"): 400
+//! `invalid_order`; `reduce_only` without IoC: 400 `invalid_order`. Then: an open (resting)
+//! order with the same `client_order_id`: 409 `order_already_exists`; post-only cross: 400
+//! `POST_ONLY_CROSS`; balance: 400 `insufficient_balance`;
+//! unfillable FoK per [`FokKill`]. Resting orders with an `expiration_time` are cancelled once
+//! it passes (checked on every request).
+//!
+//! ## Wire shapes
+//! Errors: `{"code","message","details"}` or, with [`ErrorShape::Nested`],
+//! `{"error":{"code","message","details"}}`. Codes served: `invalid_order`,
+//! `market_not_found` (404), `not_found` (404: unknown order id, or an order that is no longer
+//! resting, for cancel / amend / decrease), `order_already_exists` (409),
+//! `order_ticker_mismatch`, `order_side_mismatch`, `order_id_and_client_order_id_mismatch`,
+//! `insufficient_balance` (400), `POST_ONLY_CROSS` (400), `FOK_INSUFFICIENT_VOLUME` (400, only
+//! with [`FokKill::Reject`]), `method_not_allowed` (405), `bad_request` (malformed HTTP).
+//!
+//! ```text
+//! create 201   {"order_id":"3b23c1c7-…","client_order_id":"c1"|null,"fill_count":"12.00",
+//!               "remaining_count":"0.00","average_fill_price":"0.461666",
+//!               "average_fee_paid":"0.017500","ts_ms":1786085188416}
+//!              (average_* only when fill_count > 0; remaining_count is what rests: 0 for
+//!               IoC/FoK and for a GTC stopped by self-trade prevention)
+//! batch create 201 {"orders":[{…create fields, average_* null without fills…,"error":null},
+//!               {"order_id":null,"client_order_id":…,"fill_count":null,"remaining_count":null,
+//!                "average_fill_price":null,"average_fee_paid":null,"ts_ms":null,
+//!                "error":{"code","message","details"}}]}
+//! cancel 200   {"order_id","client_order_id","reduced_by":"3.00","ts_ms"}
+//! batch cancel 200 {"orders":[{order_id, client_order_id, reduced_by, ts_ms, "error":null|{…}}]}
+//! cancel all   204, no body
+//! amend 200    {"order_id","client_order_id","remaining_count":"3.00","fill_count":"5.00",
+//!               "average_fill_price":"0.450000"|null,"average_fee_paid":"…"|null,"ts_ms"}
+//! decrease 200 {"order_id","client_order_id","remaining_count":"7.00","ts_ms"}
+//! orders 200   {"orders":[Order…],"cursor":""}   newest first; cursor "" on the last page
+//! order 200    {"order":Order}
+//! Order        {"order_id","user_id","client_order_id" ("" if none),"ticker",
+//!               "outcome_side":"yes"|"no","book_side":"bid"|"ask","side":"yes"|"no",
+//!               "action":"buy","type":"limit","status":"resting"|"canceled"|"executed",
+//!               "yes_price_dollars":"0.4500","no_price_dollars":"0.5500",
+//!               "initial_count_fp","fill_count_fp","remaining_count_fp",
+//!               "taker_fill_cost_dollars","maker_fill_cost_dollars","taker_fees_dollars",
+//!               "maker_fees_dollars" (6 dp),"created_time","last_update_time" (RFC 3339 ms),
+//!               "expiration_time" (RFC 3339 or null),"self_trade_prevention_type",
+//!               "order_group_id" (string or null),"cancel_order_on_pause","subaccount_number",
+//!               "exchange_index"}
+//!              (`ask` orders: outcome_side/side "no", action "buy", as in live `fill`s)
+//! positions 200 {"market_positions":[{"ticker","position_fp":"2.00",
+//!               "total_traded_dollars","market_exposure_dollars","position_cost_dollars",
+//!               "realized_pnl_dollars","fees_paid_dollars","volume_fp",
+//!               "resting_orders_count":0,"last_updated_ts":"…Z"}],
+//!               "event_positions":[{"event_ticker","total_cost_dollars","total_cost_shares_fp",
+//!               "event_exposure_dollars","realized_pnl_dollars","fees_paid_dollars"}],
+//!               "cursor":""}
+//! balance 200  {"balance":99772 (cents, floor),"balance_dollars":"997.7200" (4 dp, floor),
+//!               "portfolio_value":90 (cents: cost of open positions),"updated_ts":1786085188}
+//! ```
+
+use super::replay::{EventKind, ReplayData};
+use crate::recording::Recording;
+use crate::universe::UniverseData;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use strike_sdk::book::{Book, BookSide};
+use strike_sdk::fees::{AccountPrecision, FeeSchedule, Liquidity, OrderFeeAccumulator};
+use strike_sdk::grid::PriceGrid;
+use strike_sdk::num::{Money, Price, Qty};
+
+/// How a `fill_or_kill` order that cannot fill completely is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FokKill {
+    /// 201 with `fill_count: "0.00"`, `remaining_count: "0.00"`; the order is recorded with
+    /// status `canceled` (the V2 create response describes the final state, as for IoC). The
+    /// default.
+    #[default]
+    CanceledOrder,
+    /// 400 `{"code":"FOK_INSUFFICIENT_VOLUME","message":"fill-or-kill order could not be fully
+    /// filled","details":"<fillable> of <count> fillable"}` (the FIX reject reason as the code);
+    /// no order is recorded.
+    Reject,
+}
+
+/// Which JSON shape error bodies take (`kalshi-protocol.md` §3.7: clients must accept both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"code": "...", "message": "...", "details": "..."}` (the OpenAPI shape; the default).
+    #[default]
+    Flat,
+    /// `{"error": {"code": "...", "message": "...", "details": "..."}}` (seen live).
+    Nested,
+}
+
+impl ErrorShape {
+    /// The error body in this shape.
+    pub fn body(self, code: &str, message: &str, details: &str) -> String {
+        let inner = json!({"code": code, "message": message, "details": details});
+        match self {
+            ErrorShape::Flat => inner.to_string(),
+            ErrorShape::Nested => json!({ "error": inner }).to_string(),
+        }
+    }
+}
+
+/// An API error: HTTP status and Kalshi's `{code, message, details}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub details: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.into(), message: message.into(), details: String::new() }
+    }
+
+    fn details(mut self, d: &str) -> ApiError {
+        self.details = d.into();
+        self
+    }
+
+    fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "invalid_order", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    fn object(&self) -> Value {
+        json!({"code": self.code, "message": self.message, "details": self.details})
+    }
+}
+
+/// One answer: status and body (`None` for 204).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Option<String>,
+}
+
+impl Reply {
+    fn json(status: u16, v: Value) -> Reply {
+        Reply { status, body: Some(v.to_string()) }
+    }
+
+    pub(crate) fn error(e: &ApiError, shape: ErrorShape) -> Reply {
+        Reply { status: e.status, body: Some(shape.body(&e.code, &e.message, &e.details)) }
+    }
+}
+
+/// Kalshi's order statuses (`kalshi-protocol.md` §3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Resting,
+    Canceled,
+    Executed,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Resting => "resting",
+            Status::Canceled => "canceled",
+            Status::Executed => "executed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tif {
+    FillOrKill,
+    GoodTillCanceled,
+    ImmediateOrCancel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stp {
+    TakerAtCross,
+    Maker,
+}
+
+impl Stp {
+    fn name(self) -> &'static str {
+        match self {
+            Stp::TakerAtCross => "taker_at_cross",
+            Stp::Maker => "maker",
+        }
+    }
+}
+
+fn side_name(s: BookSide) -> &'static str {
+    match s {
+        BookSide::Bid => "bid",
+        BookSide::Ask => "ask",
+    }
+}
+
+struct Market {
+    ticker: String,
+    event_ticker: String,
+    exchange_index: u8,
+    grid: PriceGrid,
+    fees: FeeSchedule,
+    book: Book,
+}
+
+struct Order {
+    id: String,
+    client_order_id: Option<String>,
+    market: usize,
+    side: BookSide,
+    price: Price,
+    initial: Qty,
+    filled: Qty,
+    /// Live (unfilled, not cancelled) size; 0 once the order is done.
+    remaining: Qty,
+    status: Status,
+    stp: Stp,
+    post_only: bool,
+    subaccount: i64,
+    cancel_order_on_pause: bool,
+    order_group_id: Option<String>,
+    expiration_s: Option<i64>,
+    taker_cost: Money,
+    maker_cost: Money,
+    taker_fees: Money,
+    maker_fees: Money,
+    fees: OrderFeeAccumulator,
+    created_ms: i64,
+    updated_ms: i64,
+    /// Time priority among the account's orders (lower = earlier).
+    priority: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Position {
+    position: Qty,
+    /// Cost of the open position (what was paid for the contracts held).
+    cost: Money,
+    realized: Money,
+    fees_paid: Money,
+    traded: Money,
+    volume: Qty,
+    updated_ms: i64,
+    touched: bool,
+}
+
+/// Counters the exchange keeps (merged into the server's stats).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ExchangeCounters {
+    pub creates: u64,
+    pub fills: u64,
+    pub filled: Qty,
+    pub cancels: u64,
+    pub amends: u64,
+    pub decreases: u64,
+    pub rejections: u64,
+    pub rejections_by_code: BTreeMap<String, u64>,
+    pub missing_exchange_index: u64,
+    pub missing_exchange_index_by: BTreeMap<String, u64>,
+    pub duplicates_refused: u64,
+}
+
+/// The result of a create that produced an order (for the create response).
+struct Created {
+    order: usize,
+    filled: Qty,
+    /// Σ price × qty of this request's fills, YES price (micro-dollars).
+    yes_notional: Money,
+    fees: Money,
+    ts_ms: i64,
+}
+
+/// What a taker walk would do, computed before anything changes.
+#[derive(Default)]
+struct Plan {
+    /// `(level price, qty)` of outside liquidity to take.
+    fills: Vec<(Price, Qty)>,
+    /// Own resting orders cancelled by `maker` self-trade prevention.
+    cancel_makers: Vec<usize>,
+    filled: Qty,
+    /// Stopped at an own order under `taker_at_cross`.
+    stopped: bool,
+}
+
+/// Levels of one market's book, best first on both sides, YES scale.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BookLevels {
+    /// YES bids, highest first.
+    pub bids: Vec<(Price, Qty)>,
+    /// YES asks (NO bids at `1 − price`), lowest first.
+    pub asks: Vec<(Price, Qty)>,
+}
+
+/// Settings of the exchange model.
+pub(crate) struct ExchangeConfig {
+    pub balance: Money,
+    pub precision: AccountPrecision,
+    pub fok_kill: FokKill,
+    pub max_batch: usize,
+}
+
+/// The account, the books and the order table.
+pub(crate) struct Exchange {
+    markets: Vec<Market>,
+    index: HashMap<String, usize>,
+    orders: Vec<Order>,
+    by_id: HashMap<String, usize>,
+    /// `client_order_id` → resting order.
+    open_cids: HashMap<String, usize>,
+    resting: BTreeSet<usize>,
+    positions: Vec<Position>,
+    balance: Money,
+    balance_updated_ms: i64,
+    precision: AccountPrecision,
+    fok_kill: FokKill,
+    max_batch: usize,
+    next_priority: u64,
+    pub counters: ExchangeCounters,
+}
+
+/// The user id served in order objects.
+pub const USER_ID: &str = "strike-sim-user";
+
+/// Greatest `limit` of the list endpoints (`GET /portfolio/orders` allows 1–200, positions
+/// 1–1000).
+const MAX_ORDERS_LIMIT: usize = 200;
+const MAX_POSITIONS_LIMIT: usize = 1000;
+
+fn new_order_id() -> String {
+    let r: u128 = rand::random();
+    let b = (r & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        (b >> 96) as u32,
+        (b >> 80) as u16,
+        (b >> 64) as u16,
+        (b >> 48) as u16,
+        (b & 0xffff_ffff_ffff) as u64
+    )
+}
+
+/// A dollar amount with 6 decimals (`"4.950000"`).
+fn dollars(m: Money) -> String {
+    m.to_fixed_str().to_string()
+}
+
+fn count_s(q: Qty) -> String {
+    q.to_fixed_str().to_string()
+}
+
+fn price_s(p: Price) -> String {
+    p.to_fixed_str().to_string()
+}
+
+/// RFC 3339 UTC with milliseconds (`"2026-08-12T10:00:00.123Z"`).
+pub(crate) fn rfc3339_ms(ms: i64) -> Value {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        None => Value::Null,
+    }
+}
+
+/// `a × b / c` exactly, floor.
+fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    if c == 0 {
+        return 0;
+    }
+    ((a as i128 * b as i128).div_euclid(c as i128)) as i64
+}
+
+/// Per-contract average of `total` over `qty`: micro-dollars per contract, floor.
+fn per_contract(total: Money, qty: Qty) -> Money {
+    Money(mul_div(total.0, Qty::ONE_CONTRACT, qty.0))
+}
+
+// ---- request field helpers ----
+
+fn obj(v: &Value) -> Result<&Map<String, Value>, ApiError> {
+    v.as_object().ok_or_else(|| ApiError::invalid("the request body must be a JSON object"))
+}
+
+/// A string field: `Ok(None)` when absent or null.
+fn opt_str<'a>(o: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, ApiError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(ApiError::invalid(format!("`{k}` must be a string, got {other}"))),
+    }
+}
+
+fn req_str<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, ApiError> {
+    match opt_str(o, k)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(ApiError::invalid(format!("`{k}` is required"))),
+    }
+}
+
+fn opt_bool(o: &Map<String, Value>, k: &str) -> Result<bool, ApiError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(ApiError::invalid(format!("`{k}` must be a boolean, got {other}"))),
+    }
+}
+
+fn opt_int(o: &Map<String, Value>, k: &str) -> Result<Option<i64>, ApiError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| ApiError::invalid(format!("`{k}` must be an integer, got {v}"))),
+    }
+}
+
+fn parse_side(s: &str) -> Result<BookSide, ApiError> {
+    match s {
+        "bid" => Ok(BookSide::Bid),
+        "ask" => Ok(BookSide::Ask),
+        _ => Err(ApiError::invalid(format!("`side` must be \"bid\" or \"ask\", got {s:?}"))),
+    }
+}
+
+/// A positive fixed-point count with 0–2 decimals.
+fn parse_count(k: &str, s: &str) -> Result<Qty, ApiError> {
+    let q = Qty::parse(s).map_err(|e| {
+        ApiError::new(400, "invalid_order", format!("`{k}` {s:?} is not a fixed-point count with 0–2 decimals: {e}"))
+    })?;
+    if q.0 <= 0 {
+        return Err(ApiError::invalid(format!("`{k}` {s:?} must be at least 0.01")));
+    }
+    Ok(q)
+}
+
+fn req_count(o: &Map<String, Value>, k: &str) -> Result<Qty, ApiError> {
+    match o.get(k) {
+        Some(Value::String(s)) => parse_count(k, s),
+        None | Some(Value::Null) => Err(ApiError::invalid(format!("`{k}` is required"))),
+        Some(other) => {
+            Err(ApiError::invalid(format!("`{k}` must be a fixed-point string like \"10.00\", got {other}")))
+        }
+    }
+}
+
+fn opt_count_allow_zero(o: &Map<String, Value>, k: &str) -> Result<Option<Qty>, ApiError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let q = Qty::parse(s).map_err(|e| {
+                ApiError::invalid(format!("`{k}` {s:?} is not a fixed-point count with 0–2 decimals: {e}"))
+            })?;
+            if q.0 < 0 {
+                return Err(ApiError::invalid(format!("`{k}` {s:?} must not be negative")));
+            }
+            Ok(Some(q))
+        }
+        Some(other) => {
+            Err(ApiError::invalid(format!("`{k}` must be a fixed-point string like \"10.00\", got {other}")))
+        }
+    }
+}
+
+fn parse_tif(s: &str) -> Result<Tif, ApiError> {
+    match s {
+        "fill_or_kill" => Ok(Tif::FillOrKill),
+        "good_till_canceled" => Ok(Tif::GoodTillCanceled),
+        "immediate_or_cancel" => Ok(Tif::ImmediateOrCancel),
+        _ => Err(ApiError::invalid(format!(
+            "`time_in_force` must be fill_or_kill, good_till_canceled or immediate_or_cancel, got {s:?}"
+        ))),
+    }
+}
+
+fn parse_stp(s: &str) -> Result<Stp, ApiError> {
+    match s {
+        "taker_at_cross" => Ok(Stp::TakerAtCross),
+        "maker" => Ok(Stp::Maker),
+        _ => Err(ApiError::invalid(format!("`self_trade_prevention_type` must be taker_at_cross or maker, got {s:?}"))),
+    }
+}
+
+/// A parsed `CreateOrderV2Request`.
+struct CreateReq {
+    market: usize,
+    client_order_id: Option<String>,
+    side: BookSide,
+    count: Qty,
+    price: Price,
+    tif: Tif,
+    stp: Stp,
+    post_only: bool,
+    reduce_only: bool,
+    cancel_order_on_pause: bool,
+    subaccount: i64,
+    order_group_id: Option<String>,
+    expiration_s: Option<i64>,
+}
+
+impl Exchange {
+    /// Markets from the recording header, each book from the market's first snapshot.
+    pub(crate) fn new(rec: &Recording, cfg: ExchangeConfig) -> io::Result<Exchange> {
+        let data = ReplayData::new(rec)?;
+        let u = UniverseData::from_header(&rec.header).map_err(|errs| {
+            let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            io::Error::new(io::ErrorKind::InvalidData, format!("recording header: {}", list.join("; ")))
+        })?;
+        let mut markets: Vec<Market> = u
+            .markets
+            .iter()
+            .zip(&rec.header.markets)
+            .map(|(m, r)| Market {
+                ticker: r.ticker.clone(),
+                event_ticker: r.event_ticker.clone(),
+                exchange_index: m.exchange_index,
+                grid: m.grid,
+                fees: m.fees,
+                book: Book::new(m.grid),
+            })
+            .collect();
+        let mut seen = vec![false; markets.len()];
+        for e in &data.events {
+            if let EventKind::Snapshot { market, bids, asks, .. } = &e.kind {
+                if !seen[*market] {
+                    seen[*market] = true;
+                    let m = &mut markets[*market];
+                    m.book.replace(bids.iter().copied(), asks.iter().copied()).map_err(|f| {
+                        io::Error::new(io::ErrorKind::InvalidData, format!("first snapshot of {}: {f}", m.ticker))
+                    })?;
+                }
+            }
+        }
+        let index = markets.iter().enumerate().map(|(i, m)| (m.ticker.clone(), i)).collect();
+        let n = markets.len();
+        Ok(Exchange {
+            markets,
+            index,
+            orders: Vec::new(),
+            by_id: HashMap::new(),
+            open_cids: HashMap::new(),
+            resting: BTreeSet::new(),
+            positions: vec![Position::default(); n],
+            balance: cfg.balance,
+            balance_updated_ms: super::auth::unix_now_ms(),
+            precision: cfg.precision,
+            fok_kill: cfg.fok_kill,
+            max_batch: cfg.max_batch.max(1),
+            next_priority: 0,
+            counters: ExchangeCounters::default(),
+        })
+    }
+
+    fn market_of(&self, ticker: &str) -> Result<usize, ApiError> {
+        self.index
+            .get(ticker)
+            .copied()
+            .ok_or_else(|| ApiError::new(404, "market_not_found", format!("market {ticker:?} not found")))
+    }
+
+    /// Counts one error answer (the server counts whole-request errors, the exchange the
+    /// per-item errors of batches).
+    pub(crate) fn count_error(&mut self, e: &ApiError) {
+        self.counters.rejections += 1;
+        *self.counters.rejections_by_code.entry(e.code.clone()).or_default() += 1;
+    }
+
+    fn note_exchange_index(&mut self, op: &str, v: Option<i64>, market: Option<usize>) -> Result<(), ApiError> {
+        match v {
+            None => {
+                self.counters.missing_exchange_index += 1;
+                *self.counters.missing_exchange_index_by.entry(op.to_string()).or_default() += 1;
+                Ok(())
+            }
+            Some(x) => {
+                if x < 0 {
+                    return Err(ApiError::invalid(format!("`exchange_index` {x} must not be negative")));
+                }
+                if let Some(m) = market {
+                    let want = self.markets[m].exchange_index as i64;
+                    if x != want {
+                        return Err(ApiError::invalid(format!(
+                            "exchange_index {x} does not match market {}'s shard {want}",
+                            self.markets[m].ticker
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ---- book helpers ----
+
+    fn adjust(&mut self, m: usize, side: BookSide, price: Price, delta: Qty) {
+        // A crossed result cannot arise from the model's own moves; an error here would be a bug
+        // in the model, never a client's fault, so it is ignored rather than answered.
+        let _ = self.markets[m].book.apply_delta(side, price, delta);
+    }
+
+    /// Own resting orders at a level, in time priority.
+    fn own_at(&self, m: usize, side: BookSide, price: Price) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .resting
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let o = &self.orders[i];
+                o.market == m && o.side == side && o.price == price
+            })
+            .collect();
+        v.sort_by_key(|&i| self.orders[i].priority);
+        v
+    }
+
+    /// The post-only refusal: 400 `POST_ONLY_CROSS`, `details` naming the crossed best level.
+    fn post_only_cross(&self, m: usize, side: BookSide) -> ApiError {
+        let best = self.markets[m].book.best(side.opposite()).map(|(p, _)| price_s(p)).unwrap_or_default();
+        let what = match side {
+            BookSide::Bid => "ask",
+            BookSide::Ask => "bid",
+        };
+        ApiError::new(400, "POST_ONLY_CROSS", "post only order would cross the book")
+            .details(&format!("best {what} {best}"))
+    }
+
+    fn crosses(&self, m: usize, side: BookSide, price: Price) -> bool {
+        match self.markets[m].book.best(side.opposite()) {
+            Some((p, _)) => match side {
+                BookSide::Bid => p <= price,
+                BookSide::Ask => p >= price,
+            },
+            None => false,
+        }
+    }
+
+    fn plan(&self, m: usize, side: BookSide, limit: Price, qty: Qty, stp: Stp) -> Plan {
+        let opp = side.opposite();
+        let mut levels = Vec::new();
+        self.markets[m].book.for_each_level(opp, |p, q| {
+            let inside = match side {
+                BookSide::Bid => p <= limit,
+                BookSide::Ask => p >= limit,
+            };
+            if inside {
+                levels.push((p, q));
+            }
+            inside
+        });
+        let mut plan = Plan::default();
+        let mut left = qty;
+        for (p, total) in levels {
+            let own = self.own_at(m, opp, p);
+            let own_sum: i64 = own.iter().map(|&i| self.orders[i].remaining.0).sum();
+            let outside = Qty((total.0 - own_sum).max(0));
+            let take = Qty(outside.0.min(left.0));
+            if take.0 > 0 {
+                plan.fills.push((p, take));
+                left -= take;
+                plan.filled += take;
+            }
+            if left.0 == 0 {
+                break;
+            }
+            if !own.is_empty() {
+                match stp {
+                    Stp::TakerAtCross => {
+                        plan.stopped = true;
+                        break;
+                    }
+                    Stp::Maker => plan.cancel_makers.extend(own),
+                }
+            }
+        }
+        plan
+    }
+
+    /// Books one fill of order `o` (already sized) on the order, the position and the balance.
+    fn book_fill(&mut self, o: usize, price: Price, qty: Qty, liq: Liquidity, now: i64) -> Money {
+        let m = self.orders[o].market;
+        let schedule = self.markets[m].fees;
+        let side = self.orders[o].side;
+        let precision = self.precision;
+        let fee = if schedule.is_waived(now) {
+            Money::ZERO
+        } else {
+            self.orders[o].fees.on_fill(&schedule, liq, price, qty, precision).charged
+        };
+        let notional = match side {
+            BookSide::Bid => Money::notional(price, qty),
+            BookSide::Ask => Money::notional(price.complement(), qty),
+        };
+        {
+            let ord = &mut self.orders[o];
+            ord.filled += qty;
+            ord.remaining = Qty((ord.remaining.0 - qty.0).max(0));
+            ord.updated_ms = now;
+            match liq {
+                Liquidity::Taker => {
+                    ord.taker_cost += notional;
+                    ord.taker_fees += fee;
+                }
+                Liquidity::Maker => {
+                    ord.maker_cost += notional;
+                    ord.maker_fees += fee;
+                }
+            }
+        }
+        let pos = &mut self.positions[m];
+        let held = pos.position.0;
+        // Contracts of this fill that close the opposite position, and their payout per contract.
+        let (closing, payout_price) = match side {
+            BookSide::Bid if held < 0 => (qty.0.min(-held), price.complement()),
+            BookSide::Ask if held > 0 => (qty.0.min(held), price),
+            _ => (0, price),
+        };
+        let opening = qty.0 - closing;
+        let open_price = match side {
+            BookSide::Bid => price,
+            BookSide::Ask => price.complement(),
+        };
+        if closing > 0 {
+            let proceeds = Money::notional(payout_price, Qty(closing));
+            let removed =
+                if closing == held.abs() { pos.cost } else { Money(mul_div(pos.cost.0, closing, held.abs())) };
+            pos.cost -= removed;
+            pos.realized += proceeds - removed;
+            self.balance += proceeds;
+        }
+        if opening > 0 {
+            let cost = Money::notional(open_price, Qty(opening));
+            pos.cost += cost;
+            self.balance -= cost;
+        }
+        pos.position.0 += match side {
+            BookSide::Bid => qty.0,
+            BookSide::Ask => -qty.0,
+        };
+        pos.fees_paid += fee;
+        pos.traded += notional;
+        pos.volume += qty;
+        pos.updated_ms = now;
+        pos.touched = true;
+        self.balance -= fee;
+        self.balance_updated_ms = now;
+        self.counters.fills += 1;
+        self.counters.filled += qty;
+        fee
+    }
+
+    /// Ends order `o` with `status`: takes what rests of it off the book, frees its
+    /// `client_order_id`.
+    fn unrest(&mut self, o: usize, now: i64, status: Status) {
+        let (m, side, price, rem) = {
+            let ord = &self.orders[o];
+            (ord.market, ord.side, ord.price, ord.remaining)
+        };
+        if self.resting.remove(&o) && rem.0 > 0 {
+            self.adjust(m, side, price, -rem);
+        }
+        let ord = &mut self.orders[o];
+        if let Some(cid) = &ord.client_order_id {
+            if self.open_cids.get(cid) == Some(&o) {
+                self.open_cids.remove(cid);
+            }
+        }
+        ord.remaining = Qty::ZERO;
+        ord.status = status;
+        ord.updated_ms = now;
+    }
+
+    fn rest(&mut self, o: usize) {
+        let (m, side, price, rem) = {
+            let ord = &self.orders[o];
+            (ord.market, ord.side, ord.price, ord.remaining)
+        };
+        self.adjust(m, side, price, rem);
+        self.resting.insert(o);
+        self.orders[o].status = Status::Resting;
+        if let Some(cid) = self.orders[o].client_order_id.clone() {
+            self.open_cids.insert(cid, o);
+        }
+    }
+
+    /// Runs a plan for taker order `o`: returns `(yes notional, fees)` of its fills.
+    fn execute(&mut self, o: usize, plan: &Plan, now: i64) -> (Money, Money) {
+        let m = self.orders[o].market;
+        let opp = self.orders[o].side.opposite();
+        let mut notional = Money::ZERO;
+        let mut fees = Money::ZERO;
+        for &(p, q) in &plan.fills {
+            self.adjust(m, opp, p, -q);
+            fees += self.book_fill(o, p, q, Liquidity::Taker, now);
+            notional += Money::notional(p, q);
+        }
+        for &c in &plan.cancel_makers {
+            if self.resting.contains(&c) {
+                self.unrest(c, now, Status::Canceled);
+                self.counters.cancels += 1;
+            }
+        }
+        (notional, fees)
+    }
+
+    /// Cancels resting orders whose `expiration_time` has passed.
+    pub(crate) fn sweep_expired(&mut self, now: i64) {
+        let due: Vec<usize> = self
+            .resting
+            .iter()
+            .copied()
+            .filter(|&i| self.orders[i].expiration_s.is_some_and(|s| s.saturating_mul(1000) <= now))
+            .collect();
+        for o in due {
+            self.unrest(o, now, Status::Canceled);
+        }
+    }
+
+    // ---- create ----
+
+    fn parse_create(&mut self, v: &Value, op: &str) -> Result<CreateReq, ApiError> {
+        let o = obj(v)?;
+        let ticker = req_str(o, "ticker")?;
+        let side = parse_side(req_str(o, "side")?)?;
+        let count = req_count(o, "count")?;
+        let price_s = match o.get("price") {
+            Some(Value::String(s)) => s.as_str(),
+            None | Some(Value::Null) => return Err(ApiError::invalid("`price` is required")),
+            Some(other) => {
+                return Err(ApiError::invalid(format!("`price` must be a dollar string like \"0.5600\", got {other}")))
+            }
+        };
+        let price = Price::parse(price_s).map_err(|e| {
+            ApiError::invalid(format!("`price` {price_s:?} is not a dollar price with up to 4 decimals: {e}"))
+        })?;
+        let tif = parse_tif(req_str(o, "time_in_force")?)?;
+        let stp = parse_stp(req_str(o, "self_trade_prevention_type")?)?;
+        let post_only = opt_bool(o, "post_only")?;
+        let reduce_only = opt_bool(o, "reduce_only")?;
+        let cancel_order_on_pause = opt_bool(o, "cancel_order_on_pause")?;
+        let subaccount = opt_int(o, "subaccount")?.unwrap_or(0);
+        if !(0..=63).contains(&subaccount) {
+            return Err(ApiError::invalid(format!("`subaccount` {subaccount} must be 0–63")));
+        }
+        let client_order_id = opt_str(o, "client_order_id")?.filter(|s| !s.is_empty()).map(str::to_string);
+        let order_group_id = opt_str(o, "order_group_id")?.map(str::to_string);
+        let expiration_s = opt_int(o, "expiration_time")?;
+        let exchange_index = opt_int(o, "exchange_index")?;
+        let market = self.market_of(ticker)?;
+        self.note_exchange_index(op, exchange_index, Some(market))?;
+        let grid = &self.markets[market].grid;
+        if price.0 == 0 || price.0 >= Price::ONE || !grid.contains(price) {
+            return Err(ApiError::invalid(format!(
+                "`price` {price_s:?} is not a valid price of {ticker} (on its price grid, strictly between 0 and 1)"
+            )));
+        }
+        if let Some(exp) = expiration_s {
+            if tif == Tif::ImmediateOrCancel {
+                return Err(ApiError::invalid("Cannot specify both immediate_or_cancel and expiration_ts"));
+            }
+            if tif != Tif::GoodTillCanceled {
+                return Err(ApiError::invalid("`expiration_time` is only allowed with good_till_canceled"));
+            }
+            if exp.saturating_mul(1000) <= super::auth::unix_now_ms() {
+                return Err(ApiError::invalid("Expiration timestamp must be in the future"));
+            }
+        }
+        if reduce_only && tif != Tif::ImmediateOrCancel {
+            return Err(ApiError::invalid("reduce_only orders must be immediate_or_cancel"));
+        }
+        Ok(CreateReq {
+            market,
+            client_order_id,
+            side,
+            count,
+            price,
+            tif,
+            stp,
+            post_only,
+            reduce_only,
+            cancel_order_on_pause,
+            subaccount,
+            order_group_id,
+            expiration_s,
+        })
+    }
+
+    fn create_inner(&mut self, v: &Value, op: &str, now: i64) -> Result<Created, ApiError> {
+        let req = self.parse_create(v, op)?;
+        if let Some(cid) = &req.client_order_id {
+            if self.open_cids.contains_key(cid) {
+                self.counters.duplicates_refused += 1;
+                return Err(ApiError::new(
+                    409,
+                    "order_already_exists",
+                    format!("an open order with client_order_id {cid:?} already exists"),
+                ));
+            }
+        }
+        let m = req.market;
+        let mut count = req.count;
+        if req.reduce_only {
+            let held = self.positions[m].position.0;
+            let cap = match req.side {
+                BookSide::Bid if held < 0 => -held,
+                BookSide::Ask if held > 0 => held,
+                _ => 0,
+            };
+            count = Qty(count.0.min(cap));
+        }
+        if req.post_only && self.crosses(m, req.side, req.price) {
+            return Err(self.post_only_cross(m, req.side));
+        }
+        let unit = match req.side {
+            BookSide::Bid => req.price,
+            BookSide::Ask => req.price.complement(),
+        };
+        let max_cost = Money::notional(unit, count);
+        if max_cost > self.balance {
+            return Err(ApiError::new(
+                400,
+                "insufficient_balance",
+                format!(
+                    "order could cost {} but the available balance is {}",
+                    dollars(max_cost),
+                    dollars(self.balance)
+                ),
+            ));
+        }
+        let plan = self.plan(m, req.side, req.price, count, req.stp);
+        let kill = req.tif == Tif::FillOrKill && plan.filled < count;
+        if kill && self.fok_kill == FokKill::Reject {
+            return Err(ApiError::new(400, "FOK_INSUFFICIENT_VOLUME", "fill-or-kill order could not be fully filled")
+                .details(&format!("{} of {} fillable", count_s(plan.filled), count_s(count))));
+        }
+        let id = new_order_id();
+        let idx = self.orders.len();
+        self.next_priority += 1;
+        self.orders.push(Order {
+            id: id.clone(),
+            client_order_id: req.client_order_id.clone(),
+            market: m,
+            side: req.side,
+            price: req.price,
+            initial: req.count,
+            filled: Qty::ZERO,
+            remaining: count,
+            status: Status::Resting,
+            stp: req.stp,
+            post_only: req.post_only,
+            subaccount: req.subaccount,
+            cancel_order_on_pause: req.cancel_order_on_pause,
+            order_group_id: req.order_group_id,
+            expiration_s: req.expiration_s,
+            taker_cost: Money::ZERO,
+            maker_cost: Money::ZERO,
+            taker_fees: Money::ZERO,
+            maker_fees: Money::ZERO,
+            fees: OrderFeeAccumulator::new(),
+            created_ms: now,
+            updated_ms: now,
+            priority: self.next_priority,
+        });
+        self.by_id.insert(id, idx);
+        self.counters.creates += 1;
+        let (notional, fees) = if kill { (Money::ZERO, Money::ZERO) } else { self.execute(idx, &plan, now) };
+        let rest = !kill && req.tif == Tif::GoodTillCanceled && !plan.stopped && self.orders[idx].remaining.0 > 0;
+        if rest {
+            self.rest(idx);
+        } else {
+            let done = self.orders[idx].filled.0 > 0 && self.orders[idx].remaining.0 == 0;
+            self.unrest(idx, now, if done { Status::Executed } else { Status::Canceled });
+        }
+        let filled = self.orders[idx].filled;
+        Ok(Created { order: idx, filled, yes_notional: notional, fees, ts_ms: now })
+    }
+
+    /// The create response fields (`kalshi-protocol.md` §3.3); `average_*` only with fills
+    /// (`null_averages`: present as `null` without fills, the batch item shape).
+    fn created_json(&self, c: &Created, null_averages: bool) -> Map<String, Value> {
+        let o = &self.orders[c.order];
+        let mut m = Map::new();
+        m.insert("order_id".into(), json!(o.id));
+        match &o.client_order_id {
+            Some(cid) => m.insert("client_order_id".into(), json!(cid)),
+            None => m.insert("client_order_id".into(), Value::Null),
+        };
+        m.insert("fill_count".into(), json!(count_s(c.filled)));
+        m.insert("remaining_count".into(), json!(count_s(o.remaining)));
+        if c.filled.0 > 0 {
+            m.insert("average_fill_price".into(), json!(dollars(per_contract(c.yes_notional, c.filled))));
+            m.insert("average_fee_paid".into(), json!(dollars(per_contract(c.fees, c.filled))));
+        } else if null_averages {
+            m.insert("average_fill_price".into(), Value::Null);
+            m.insert("average_fee_paid".into(), Value::Null);
+        }
+        m.insert("ts_ms".into(), json!(c.ts_ms));
+        m
+    }
+
+    /// `POST /portfolio/events/orders`.
+    pub(crate) fn create(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.create_inner(body, "POST /portfolio/events/orders", now)
+            .map(|c| Reply::json(201, Value::Object(self.created_json(&c, false))))
+    }
+
+    fn batch_items<'a>(&self, body: &'a Value) -> Result<&'a Vec<Value>, ApiError> {
+        let items = obj(body)?
+            .get("orders")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::invalid("`orders` must be an array"))?;
+        if items.is_empty() {
+            return Err(ApiError::invalid("`orders` must not be empty"));
+        }
+        if items.len() > self.max_batch {
+            return Err(ApiError::invalid(format!(
+                "batch of {} orders exceeds the maximum of {}",
+                items.len(),
+                self.max_batch
+            )));
+        }
+        Ok(items)
+    }
+
+    /// `POST /portfolio/events/orders/batched`: each item as a create; per-item `error`.
+    pub(crate) fn batch_create(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        let items = self.batch_items(body)?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match self.create_inner(item, "POST /portfolio/events/orders/batched", now) {
+                Ok(c) => {
+                    let mut m = self.created_json(&c, true);
+                    m.insert("error".into(), Value::Null);
+                    out.push(Value::Object(m));
+                }
+                Err(e) => {
+                    self.count_error(&e);
+                    let cid = item.get("client_order_id").cloned().unwrap_or(Value::Null);
+                    out.push(json!({
+                        "order_id": null, "client_order_id": cid, "fill_count": null, "remaining_count": null,
+                        "average_fill_price": null, "average_fee_paid": null, "ts_ms": null, "error": e.object(),
+                    }));
+                }
+            }
+        }
+        Ok(Reply::json(201, json!({ "orders": out })))
+    }
+
+    // ---- cancel, decrease, amend ----
+
+    fn find(&self, order_id: &str) -> Result<usize, ApiError> {
+        self.by_id.get(order_id).copied().ok_or_else(|| ApiError::not_found(format!("order {order_id:?} not found")))
+    }
+
+    fn find_resting(&self, order_id: &str) -> Result<usize, ApiError> {
+        let o = self.find(order_id)?;
+        if self.orders[o].status != Status::Resting {
+            return Err(ApiError::not_found(format!(
+                "order {order_id:?} is {}, not resting",
+                self.orders[o].status.name()
+            )));
+        }
+        Ok(o)
+    }
+
+    fn check_ticker(&self, o: usize, ticker: Option<&str>) -> Result<(), ApiError> {
+        match ticker {
+            Some(t) if t != self.markets[self.orders[o].market].ticker => Err(ApiError::new(
+                400,
+                "order_ticker_mismatch",
+                format!("order {} is on {}, not {t}", self.orders[o].id, self.markets[self.orders[o].market].ticker),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn cancel_inner(
+        &mut self,
+        order_id: &str,
+        ticker: Option<&str>,
+        exchange_index: Option<i64>,
+        op: &str,
+        now: i64,
+    ) -> Result<Value, ApiError> {
+        let market = self.by_id.get(order_id).map(|&o| self.orders[o].market);
+        self.note_exchange_index(op, exchange_index, market)?;
+        let o = self.find_resting(order_id)?;
+        self.check_ticker(o, ticker)?;
+        let reduced = self.orders[o].remaining;
+        self.unrest(o, now, Status::Canceled);
+        self.counters.cancels += 1;
+        let ord = &self.orders[o];
+        Ok(json!({
+            "order_id": ord.id,
+            "client_order_id": ord.client_order_id,
+            "reduced_by": count_s(reduced),
+            "ts_ms": now,
+        }))
+    }
+
+    /// `DELETE /portfolio/events/orders/{order_id}?exchange_index=&market_ticker=`.
+    pub(crate) fn cancel(
+        &mut self,
+        order_id: &str,
+        ticker: Option<&str>,
+        exchange_index: Option<i64>,
+        now: i64,
+    ) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.cancel_inner(order_id, ticker, exchange_index, "DELETE /portfolio/events/orders/{order_id}", now)
+            .map(|v| Reply::json(200, v))
+    }
+
+    /// `DELETE /portfolio/events/orders/batched`: `{"orders":[{order_id, exchange_index?,
+    /// market_ticker?, subaccount?}]}` → per-item results with `error`.
+    pub(crate) fn batch_cancel(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        let items = self.batch_items(body)?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let r = (|| {
+                let o = obj(item)?;
+                let id = req_str(o, "order_id")?;
+                let ticker = opt_str(o, "market_ticker")?;
+                let xi = opt_int(o, "exchange_index")?;
+                self.cancel_inner(id, ticker, xi, "DELETE /portfolio/events/orders/batched", now)
+            })();
+            match r {
+                Ok(mut v) => {
+                    v["error"] = Value::Null;
+                    out.push(v);
+                }
+                Err(e) => {
+                    self.count_error(&e);
+                    let id = item.get("order_id").cloned().unwrap_or(Value::Null);
+                    let cid = item
+                        .get("order_id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| self.by_id.get(id))
+                        .map(|&o| json!(self.orders[o].client_order_id))
+                        .unwrap_or(Value::Null);
+                    out.push(json!({
+                        "order_id": id, "client_order_id": cid, "reduced_by": null, "ts_ms": null,
+                        "error": e.object(),
+                    }));
+                }
+            }
+        }
+        Ok(Reply::json(200, json!({ "orders": out })))
+    }
+
+    /// `DELETE /portfolio/events/orders`: cancels every resting order; 204.
+    pub(crate) fn cancel_all(&mut self, now: i64) -> Reply {
+        self.sweep_expired(now);
+        let all: Vec<usize> = self.resting.iter().copied().collect();
+        for o in all {
+            self.unrest(o, now, Status::Canceled);
+            self.counters.cancels += 1;
+        }
+        Reply { status: 204, body: None }
+    }
+
+    fn decrease_inner(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Value, ApiError> {
+        let o_body = obj(body)?;
+        let by = opt_count_allow_zero(o_body, "reduce_by")?;
+        let to = opt_count_allow_zero(o_body, "reduce_to")?;
+        let ticker = opt_str(o_body, "market_ticker")?;
+        let xi = opt_int(o_body, "exchange_index")?;
+        let market = self.by_id.get(order_id).map(|&o| self.orders[o].market);
+        self.note_exchange_index("POST /portfolio/events/orders/{order_id}/decrease", xi, market)?;
+        let o = self.find_resting(order_id)?;
+        self.check_ticker(o, ticker)?;
+        let rem = self.orders[o].remaining;
+        let new_rem = match (by, to) {
+            (Some(b), None) => {
+                if b.0 == 0 {
+                    return Err(ApiError::invalid("`reduce_by` must be at least 0.01"));
+                }
+                Qty((rem.0 - b.0).max(0))
+            }
+            (None, Some(t)) => {
+                if t > rem {
+                    return Err(ApiError::invalid(format!(
+                        "`reduce_to` {} exceeds the remaining count {}",
+                        count_s(t),
+                        count_s(rem)
+                    )));
+                }
+                t
+            }
+            _ => return Err(ApiError::invalid("exactly one of `reduce_by` and `reduce_to` is required")),
+        };
+        self.counters.decreases += 1;
+        if new_rem.0 == 0 {
+            self.unrest(o, now, Status::Canceled);
+            self.counters.cancels += 1;
+        } else {
+            let (m, side, price) = (self.orders[o].market, self.orders[o].side, self.orders[o].price);
+            self.adjust(m, side, price, new_rem - rem);
+            let ord = &mut self.orders[o];
+            ord.remaining = new_rem;
+            ord.updated_ms = now;
+        }
+        let ord = &self.orders[o];
+        Ok(json!({
+            "order_id": ord.id,
+            "client_order_id": ord.client_order_id,
+            "remaining_count": count_s(ord.remaining),
+            "ts_ms": now,
+        }))
+    }
+
+    /// `POST /portfolio/events/orders/{order_id}/decrease`.
+    pub(crate) fn decrease(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.decrease_inner(order_id, body, now).map(|v| Reply::json(200, v))
+    }
+
+    fn amend_inner(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Value, ApiError> {
+        let ob = obj(body)?;
+        let ticker = req_str(ob, "ticker")?;
+        let side = parse_side(req_str(ob, "side")?)?;
+        let count = req_count(ob, "count")?;
+        let price_s = req_str(ob, "price")?;
+        let price = Price::parse(price_s).map_err(|e| {
+            ApiError::invalid(format!("`price` {price_s:?} is not a dollar price with up to 4 decimals: {e}"))
+        })?;
+        let cid = opt_str(ob, "client_order_id")?;
+        let new_cid = opt_str(ob, "updated_client_order_id")?.filter(|s| !s.is_empty());
+        let xi = opt_int(ob, "exchange_index")?;
+        let expiration = opt_int(ob, "expiration_time")?;
+        let market = self.by_id.get(order_id).map(|&o| self.orders[o].market);
+        self.note_exchange_index("POST /portfolio/events/orders/{order_id}/amend", xi, market)?;
+        let o = self.find_resting(order_id)?;
+        self.check_ticker(o, Some(ticker))?;
+        let m = self.orders[o].market;
+        if side != self.orders[o].side {
+            return Err(ApiError::new(
+                400,
+                "order_side_mismatch",
+                format!("order {order_id} is a {}, not a {}", side_name(self.orders[o].side), side_name(side)),
+            ));
+        }
+        if let Some(c) = cid {
+            if self.orders[o].client_order_id.as_deref() != Some(c) {
+                return Err(ApiError::new(
+                    400,
+                    "order_id_and_client_order_id_mismatch",
+                    format!("order {order_id} does not have client_order_id {c:?}"),
+                ));
+            }
+        }
+        if price.0 == 0 || price.0 >= Price::ONE || !self.markets[m].grid.contains(price) {
+            return Err(ApiError::invalid(format!("`price` {price_s:?} is not a valid price of {ticker}")));
+        }
+        let filled = self.orders[o].filled;
+        if count <= filled {
+            return Err(ApiError::invalid(format!(
+                "`count` {} must exceed the filled count {} (it is the new total)",
+                count_s(count),
+                count_s(filled)
+            )));
+        }
+        if let Some(nc) = new_cid {
+            if self.open_cids.get(nc).is_some_and(|&other| other != o) {
+                self.counters.duplicates_refused += 1;
+                return Err(ApiError::new(
+                    409,
+                    "order_already_exists",
+                    format!("an open order with client_order_id {nc:?} already exists"),
+                ));
+            }
+        }
+        if let Some(exp) = expiration {
+            if exp != 0 && exp.saturating_mul(1000) <= now {
+                return Err(ApiError::invalid("Expiration timestamp must be in the future"));
+            }
+        }
+        let new_rem = count - filled;
+        let old_rem = self.orders[o].remaining;
+        let old_price = self.orders[o].price;
+        let keeps_priority = price == old_price && new_rem <= old_rem;
+        // The order's own level is on its own side, so it never counts as crossing itself.
+        if !keeps_priority && self.orders[o].post_only && self.crosses(m, side, price) {
+            return Err(self.post_only_cross(m, side));
+        }
+        if let Some(nc) = new_cid {
+            if let Some(old) = self.orders[o].client_order_id.take() {
+                self.open_cids.remove(&old);
+            }
+            self.orders[o].client_order_id = Some(nc.to_string());
+            self.open_cids.insert(nc.to_string(), o);
+        }
+        if let Some(exp) = expiration {
+            self.orders[o].expiration_s = (exp != 0).then_some(exp);
+        }
+        self.orders[o].initial = count;
+        self.orders[o].updated_ms = now;
+        self.counters.amends += 1;
+        let mut fill = Qty::ZERO;
+        let (mut notional, mut fees) = (Money::ZERO, Money::ZERO);
+        if keeps_priority {
+            self.adjust(m, side, price, new_rem - old_rem);
+            self.orders[o].remaining = new_rem;
+        } else {
+            // Off the book, re-priced, to the back of the queue; it may cross and fill.
+            self.adjust(m, side, old_price, -old_rem);
+            self.resting.remove(&o);
+            self.next_priority += 1;
+            let stp = self.orders[o].stp;
+            {
+                let ord = &mut self.orders[o];
+                ord.price = price;
+                ord.remaining = new_rem;
+                ord.priority = self.next_priority;
+            }
+            let plan = self.plan(m, side, price, new_rem, stp);
+            (notional, fees) = self.execute(o, &plan, now);
+            fill = plan.filled;
+            if self.orders[o].remaining.0 == 0 {
+                self.unrest(o, now, Status::Executed);
+            } else if plan.stopped {
+                self.unrest(o, now, Status::Canceled);
+            } else {
+                self.rest(o);
+            }
+        }
+        let ord = &self.orders[o];
+        let (avg_p, avg_f) = if fill.0 > 0 {
+            (json!(dollars(per_contract(notional, fill))), json!(dollars(per_contract(fees, fill))))
+        } else {
+            (Value::Null, Value::Null)
+        };
+        Ok(json!({
+            "order_id": ord.id, "client_order_id": ord.client_order_id, "remaining_count": count_s(ord.remaining),
+            "fill_count": count_s(fill), "average_fill_price": avg_p, "average_fee_paid": avg_f, "ts_ms": now,
+        }))
+    }
+
+    /// `POST /portfolio/events/orders/{order_id}/amend`.
+    pub(crate) fn amend(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.amend_inner(order_id, body, now).map(|v| Reply::json(200, v))
+    }
+
+    // ---- reads ----
+
+    /// The §3.5 order object.
+    fn order_json(&self, o: usize) -> Value {
+        let ord = &self.orders[o];
+        let mk = &self.markets[ord.market];
+        let (outcome, legacy_side) = match ord.side {
+            BookSide::Bid => ("yes", "yes"),
+            BookSide::Ask => ("no", "no"),
+        };
+        json!({
+            "order_id": ord.id,
+            "user_id": USER_ID,
+            "client_order_id": ord.client_order_id.clone().unwrap_or_default(),
+            "ticker": mk.ticker,
+            "outcome_side": outcome,
+            "book_side": side_name(ord.side),
+            "side": legacy_side,
+            "action": "buy",
+            "type": "limit",
+            "status": ord.status.name(),
+            "yes_price_dollars": price_s(ord.price),
+            "no_price_dollars": price_s(ord.price.complement()),
+            "initial_count_fp": count_s(ord.initial),
+            "fill_count_fp": count_s(ord.filled),
+            "remaining_count_fp": count_s(ord.remaining),
+            "taker_fill_cost_dollars": dollars(ord.taker_cost),
+            "maker_fill_cost_dollars": dollars(ord.maker_cost),
+            "taker_fees_dollars": dollars(ord.taker_fees),
+            "maker_fees_dollars": dollars(ord.maker_fees),
+            "created_time": rfc3339_ms(ord.created_ms),
+            "last_update_time": rfc3339_ms(ord.updated_ms),
+            "expiration_time": ord.expiration_s.map_or(Value::Null, |s| rfc3339_ms(s.saturating_mul(1000))),
+            "self_trade_prevention_type": ord.stp.name(),
+            "order_group_id": ord.order_group_id,
+            "cancel_order_on_pause": ord.cancel_order_on_pause,
+            "subaccount_number": ord.subaccount,
+            "exchange_index": mk.exchange_index,
+        })
+    }
+
+    /// Every order, in creation order, as §3.5 objects.
+    pub(crate) fn all_orders(&self) -> Vec<Value> {
+        (0..self.orders.len()).map(|o| self.order_json(o)).collect()
+    }
+
+    /// `GET /portfolio/orders/{order_id}` → `{"order": {...}}`.
+    pub(crate) fn get_order(&mut self, order_id: &str, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.find(order_id).map(|o| Reply::json(200, json!({ "order": self.order_json(o) })))
+    }
+
+    /// `GET /portfolio/orders?ticker=&event_ticker=&status=&min_ts=&max_ts=&exchange_index=
+    /// &limit=&cursor=`, newest first; `cursor` is the offset of the next page ("" at the end).
+    pub(crate) fn get_orders(&mut self, q: &HashMap<String, String>, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.get_orders_inner(q)
+    }
+
+    fn get_orders_inner(&self, q: &HashMap<String, String>) -> Result<Reply, ApiError> {
+        let status = match q.get("status").map(String::as_str) {
+            None | Some("") => None,
+            Some(s @ ("resting" | "canceled" | "executed")) => Some(s),
+            Some(s) => {
+                return Err(ApiError::invalid(format!("`status` must be resting, canceled or executed, got {s:?}")))
+            }
+        };
+        let int = |k: &str| -> Result<Option<i64>, ApiError> {
+            match q.get(k).map(String::as_str) {
+                None | Some("") => Ok(None),
+                Some(s) => s.parse().map(Some).map_err(|_| ApiError::invalid(format!("`{k}` {s:?} is not an integer"))),
+            }
+        };
+        let min_ts = int("min_ts")?;
+        let max_ts = int("max_ts")?;
+        let xi = int("exchange_index")?;
+        let limit = int("limit")?.unwrap_or(100);
+        if !(1..=MAX_ORDERS_LIMIT as i64).contains(&limit) {
+            return Err(ApiError::invalid(format!("`limit` {limit} must be 1–{MAX_ORDERS_LIMIT}")));
+        }
+        let offset = parse_cursor(q)?;
+        let ticker = q.get("ticker").filter(|t| !t.is_empty());
+        let events: Option<Vec<&str>> = q.get("event_ticker").filter(|t| !t.is_empty()).map(|s| s.split(',').collect());
+        let all: Vec<usize> = (0..self.orders.len())
+            .rev()
+            .filter(|&o| {
+                let ord = &self.orders[o];
+                let mk = &self.markets[ord.market];
+                ticker.is_none_or(|t| *t == mk.ticker)
+                    && events.as_ref().is_none_or(|ev| ev.contains(&mk.event_ticker.as_str()))
+                    && status.is_none_or(|s| s == ord.status.name())
+                    && min_ts.is_none_or(|t| ord.created_ms >= t.saturating_mul(1000))
+                    && max_ts.is_none_or(|t| ord.created_ms <= t.saturating_mul(1000))
+                    && xi.is_none_or(|x| x == mk.exchange_index as i64)
+            })
+            .collect();
+        let page: Vec<Value> = all.iter().skip(offset).take(limit as usize).map(|&o| self.order_json(o)).collect();
+        let next = offset + page.len();
+        let cursor = if next < all.len() { next.to_string() } else { String::new() };
+        Ok(Reply::json(200, json!({"orders": page, "cursor": cursor})))
+    }
+
+    /// `GET /portfolio/positions?ticker=&event_ticker=&count_filter=&limit=&cursor=`.
+    pub(crate) fn get_positions(&mut self, q: &HashMap<String, String>, now: i64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now);
+        self.get_positions_inner(q)
+    }
+
+    fn get_positions_inner(&self, q: &HashMap<String, String>) -> Result<Reply, ApiError> {
+        let limit: i64 = match q.get("limit").map(String::as_str) {
+            None | Some("") => 100,
+            Some(s) => s.parse().map_err(|_| ApiError::invalid(format!("`limit` {s:?} is not an integer")))?,
+        };
+        if !(1..=MAX_POSITIONS_LIMIT as i64).contains(&limit) {
+            return Err(ApiError::invalid(format!("`limit` {limit} must be 1–{MAX_POSITIONS_LIMIT}")));
+        }
+        let offset = parse_cursor(q)?;
+        let ticker = q.get("ticker").filter(|t| !t.is_empty());
+        let events: Option<Vec<&str>> = q.get("event_ticker").filter(|t| !t.is_empty()).map(|s| s.split(',').collect());
+        let filters: Vec<&str> =
+            q.get("count_filter").map(|s| s.split(',').filter(|f| !f.is_empty()).collect()).unwrap_or_default();
+        let resting_count = |m: usize| self.resting.iter().filter(|&&o| self.orders[o].market == m).count();
+        let list: Vec<usize> = (0..self.markets.len())
+            .filter(|&m| {
+                let p = &self.positions[m];
+                let mk = &self.markets[m];
+                (p.touched || resting_count(m) > 0)
+                    && ticker.is_none_or(|t| *t == mk.ticker)
+                    && events.as_ref().is_none_or(|ev| ev.contains(&mk.event_ticker.as_str()))
+                    && (filters.is_empty()
+                        || filters.iter().any(|f| match *f {
+                            "position" => p.position.0 != 0,
+                            "total_traded" => p.traded.0 != 0,
+                            _ => true,
+                        }))
+            })
+            .collect();
+        let page: Vec<usize> = list.iter().copied().skip(offset).take(limit as usize).collect();
+        let market_positions: Vec<Value> = page
+            .iter()
+            .map(|&m| {
+                let p = &self.positions[m];
+                json!({
+                    "ticker": self.markets[m].ticker,
+                    "position_fp": count_s(p.position),
+                    "total_traded_dollars": dollars(p.traded),
+                    "market_exposure_dollars": dollars(p.cost),
+                    "position_cost_dollars": dollars(p.cost),
+                    "realized_pnl_dollars": dollars(p.realized),
+                    "fees_paid_dollars": dollars(p.fees_paid),
+                    "volume_fp": count_s(p.volume),
+                    "resting_orders_count": resting_count(m),
+                    "last_updated_ts": rfc3339_ms(p.updated_ms),
+                })
+            })
+            .collect();
+        // Event aggregates over the markets of this page.
+        let mut by_event: BTreeMap<&str, (Money, Qty, Money, Money, Money)> = BTreeMap::new();
+        for &m in &page {
+            let p = &self.positions[m];
+            let e = by_event.entry(self.markets[m].event_ticker.as_str()).or_default();
+            e.0 += p.traded;
+            e.1 += p.volume;
+            e.2 += p.cost;
+            e.3 += p.realized;
+            e.4 += p.fees_paid;
+        }
+        let event_positions: Vec<Value> = by_event
+            .iter()
+            .filter(|(e, _)| !e.is_empty())
+            .map(|(e, v)| {
+                json!({
+                    "event_ticker": e,
+                    "total_cost_dollars": dollars(v.0),
+                    "total_cost_shares_fp": count_s(v.1),
+                    "event_exposure_dollars": dollars(v.2),
+                    "realized_pnl_dollars": dollars(v.3),
+                    "fees_paid_dollars": dollars(v.4),
+                })
+            })
+            .collect();
+        let next = offset + page.len();
+        let cursor = if next < list.len() { next.to_string() } else { String::new() };
+        Ok(Reply::json(
+            200,
+            json!({"market_positions": market_positions, "event_positions": event_positions, "cursor": cursor}),
+        ))
+    }
+
+    /// `GET /portfolio/balance`: `balance` whole cents (floor), `balance_dollars` with 4
+    /// decimals (floor to the centicent), `portfolio_value` cents of the open positions' cost,
+    /// `updated_ts` unix seconds.
+    pub(crate) fn get_balance(&mut self, now: i64) -> Reply {
+        self.sweep_expired(now);
+        let value: Money = self.positions.iter().map(|p| p.cost).fold(Money::ZERO, |a, b| a + b);
+        let cc = self.balance.0.div_euclid(Money::PER_CENTICENT);
+        Reply::json(
+            200,
+            json!({
+                "balance": self.balance.0.div_euclid(Money::PER_CENT),
+                "balance_dollars": strike_sdk::num::FixedStr::new(cc, 4).to_string(),
+                "portfolio_value": value.0.div_euclid(Money::PER_CENT),
+                "updated_ts": self.balance_updated_ms.div_euclid(1000),
+            }),
+        )
+    }
+
+    // ---- test hooks ----
+
+    pub(crate) fn balance(&self) -> Money {
+        self.balance
+    }
+
+    pub(crate) fn position(&self, ticker: &str) -> Option<Qty> {
+        self.index.get(ticker).map(|&m| self.positions[m].position)
+    }
+
+    pub(crate) fn book_levels(&self, ticker: &str) -> Option<BookLevels> {
+        let m = *self.index.get(ticker)?;
+        let mut out = BookLevels::default();
+        let book = &self.markets[m].book;
+        book.for_each_level(BookSide::Bid, |p, q| {
+            out.bids.push((p, q));
+            true
+        });
+        book.for_each_level(BookSide::Ask, |p, q| {
+            out.asks.push((p, q));
+            true
+        });
+        Some(out)
+    }
+
+    /// Replaces the outside liquidity of a market; the account's resting orders stay on top.
+    pub(crate) fn set_book(&mut self, ticker: &str, bids: &[(Price, Qty)], asks: &[(Price, Qty)]) -> io::Result<()> {
+        let m = *self
+            .index
+            .get(ticker)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no market {ticker:?}")))?;
+        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, format!("{ticker}: {e}"));
+        let mut book = Book::new(self.markets[m].grid);
+        book.replace(bids.iter().copied(), asks.iter().copied()).map_err(|e| bad(e.to_string()))?;
+        for &o in &self.resting {
+            let ord = &self.orders[o];
+            if ord.market == m {
+                book.apply_delta(ord.side, ord.price, ord.remaining).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        self.markets[m].book = book;
+        Ok(())
+    }
+
+    /// An outside taker takes up to `qty` from `side` (bids at or above `limit`, or asks at or
+    /// below it), best level first; at each level the outside liquidity goes first, then the
+    /// account's resting orders in time priority, which fill as makers. Returns the quantity
+    /// taken.
+    pub(crate) fn external_trade(&mut self, ticker: &str, side: BookSide, limit: Price, qty: Qty) -> io::Result<Qty> {
+        let m = *self
+            .index
+            .get(ticker)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no market {ticker:?}")))?;
+        let now = super::auth::unix_now_ms();
+        self.sweep_expired(now);
+        let mut levels = Vec::new();
+        self.markets[m].book.for_each_level(side, |p, q| {
+            let inside = match side {
+                BookSide::Bid => p >= limit,
+                BookSide::Ask => p <= limit,
+            };
+            if inside {
+                levels.push((p, q));
+            }
+            inside
+        });
+        let mut left = qty;
+        for (p, total) in levels {
+            if left.0 == 0 {
+                break;
+            }
+            let own = self.own_at(m, side, p);
+            let own_sum: i64 = own.iter().map(|&i| self.orders[i].remaining.0).sum();
+            let outside = Qty((total.0 - own_sum).max(0).min(left.0));
+            if outside.0 > 0 {
+                self.adjust(m, side, p, -outside);
+                left -= outside;
+            }
+            for o in own {
+                if left.0 == 0 {
+                    break;
+                }
+                let q = Qty(self.orders[o].remaining.0.min(left.0));
+                self.adjust(m, side, p, -q);
+                self.book_fill(o, p, q, Liquidity::Maker, now);
+                left -= q;
+                if self.orders[o].remaining.0 == 0 {
+                    // Already off the book level; only the bookkeeping remains.
+                    self.resting.remove(&o);
+                    self.unrest(o, now, Status::Executed);
+                }
+            }
+        }
+        Ok(qty - left)
+    }
+}
+
+fn parse_cursor(q: &HashMap<String, String>) -> Result<usize, ApiError> {
+    match q.get("cursor").map(String::as_str) {
+        None | Some("") => Ok(0),
+        Some(c) => {
+            c.parse().map_err(|_| ApiError::invalid(format!("`cursor` {c:?} is not a cursor this server issued")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_ids_look_like_v4_uuids() {
+        let a = new_order_id();
+        let b = new_order_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert!(parts[2].starts_with('4'), "{a}");
+        assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{a}");
+    }
+
+    #[test]
+    fn shapes_and_formats() {
+        assert_eq!(dollars(Money(4_950_000)), "4.950000");
+        assert_eq!(per_contract(Money(1_750_000), Qty(10_000)), Money(17_500));
+        assert_eq!(rfc3339_ms(1_786_085_188_416), json!("2026-08-07T06:46:28.416Z"));
+        let nested: Value = serde_json::from_str(&ErrorShape::Nested.body("c", "m", "d")).unwrap();
+        assert_eq!(nested, json!({"error": {"code": "c", "message": "m", "details": "d"}}));
+        let flat: Value = serde_json::from_str(&ErrorShape::Flat.body("c", "m", "")).unwrap();
+        assert_eq!(flat, json!({"code": "c", "message": "m", "details": ""}));
+    }
+}
