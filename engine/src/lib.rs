@@ -3,7 +3,7 @@
 //! The Strike trading engine. One folder per concern:
 //! - [`feed`]: Kalshi WebSocket frames → parsed, sequenced market data;
 //! - [`trader`]: books, strategy dispatch, risk, positions;
-//! - [`gateway`]: order encoding and the venue (paper execution in this build);
+//! - [`gateway`]: order encoding and the venues: paper execution, and the Kalshi REST V2 gateway;
 //! - [`auth`]: Kalshi API key loading, request signing and the background pre-signer;
 //! - [`pipeline`]: the ring events and the loop that drives the stages;
 //! - [`host`]: strategy plugin loading and dispatch;

@@ -81,6 +81,17 @@ pub struct TlsStream {
 }
 
 impl TlsStream {
+    /// A client session `tls` over `sock` (non-blocking; its connect may still be in progress).
+    /// Shared with the REST order gateway (`gateway::rest`).
+    pub(crate) fn new(tls: rustls::ClientConnection, sock: mio::net::TcpStream) -> TlsStream {
+        TlsStream { tls, sock }
+    }
+
+    /// True until the TLS handshake has completed.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
     /// Pushes buffered TLS bytes to the socket until it would block.
     fn write_tls(&mut self) -> io::Result<()> {
         while self.tls.wants_write() {

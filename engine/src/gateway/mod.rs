@@ -1,7 +1,13 @@
-//! Order entry: encoding Kalshi REST V2 order bodies ([`encode`]) and the venue orders go to.
-//! In this build the venue is [`paper`] execution; the live REST gateway (keep-alive TLS,
-//! pre-signed headers, rate limits) arrives with the connectivity issue and takes the same
-//! [`crate::pipeline::events::OrderRequest`]s.
+//! Order entry: encoding Kalshi REST V2 order bodies ([`encode`]) and the venues orders go to:
+//! [`paper`] execution on live or replayed data, and the live REST V2 gateway ([`rest`]: keep-alive
+//! TLS connections, pre-signed headers, token-bucket rate limits ([`ratelimit`]), order state
+//! keyed by `client_order_id` and `order_id` ([`orders`]), HTTP/1.1 framing ([`http`])). Both take
+//! the same [`crate::pipeline::events::OrderRequest`]s and answer with
+//! [`crate::pipeline::events::ExecEvent`]s.
 
 pub mod encode;
+pub mod http;
+pub mod orders;
 pub mod paper;
+pub mod ratelimit;
+pub mod rest;
