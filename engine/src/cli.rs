@@ -52,8 +52,8 @@ pub struct RunArgs {
     /// With --venue: live market data, simulated (paper) fills.
     #[arg(long, requires = "venue", conflicts_with = "live")]
     pub paper: bool,
-    /// With --venue: real orders. Not available in this build (the REST order gateway is not
-    /// finished); refused with that reason.
+    /// With --venue: real orders through Kalshi's REST V2 API (asks you to type the venue name
+    /// to confirm unless --yes).
     #[arg(long, requires = "venue")]
     pub live: bool,
     /// With --live: skip typing the venue name to confirm.

@@ -10,8 +10,9 @@
 //! `--tickers`, or from an existing recording's header (`--markets-from`).
 //!
 //! `--paper` runs the whole pipeline on the live feed with the paper venue filling orders.
-//! `--live` (real orders) needs the REST order gateway, which this build does not have yet: it is
-//! refused with that reason, never silently downgraded.
+//! `--live` sends real orders through the REST V2 gateway ([`crate::gateway::rest`]) with the
+//! same key and background signer; the command line makes the operator type the venue name to
+//! confirm unless `--yes`.
 
 use crate::auth::{load_private_key, BackgroundSigner, DEFAULT_REFRESH};
 use crate::config::EngineConfig;
@@ -97,8 +98,18 @@ pub fn load_markets(v: &VenueArgs, rest: Option<&str>) -> Result<Header, String>
     RestClient::new(rest).universe_header(&q, &format!("live {}", v.venue)).map_err(|e| e.to_string())
 }
 
+/// The API key and its background signer.
+pub struct Credentials {
+    /// Key id (`KALSHI-ACCESS-KEY`).
+    pub key_id: String,
+    /// The private key, shared with the gateway for paths signed at send time.
+    pub key: Arc<crate::auth::SigningKey>,
+    /// Keeps the fixed paths' headers fresh; stops when dropped.
+    pub signer: BackgroundSigner,
+}
+
 /// Connects the live feed source (signed handshake via the background signer).
-pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsSource, BackgroundSigner), String> {
+pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsSource, Credentials), String> {
     let (ws_url, _) = venue_urls(v)?;
     let key_id = v
         .key_id
@@ -110,8 +121,8 @@ pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsS
         .clone()
         .or_else(|| std::env::var_os("KALSHI_PRIVATE_KEY_PATH").map(PathBuf::from))
         .ok_or("no private key: set KALSHI_PRIVATE_KEY_PATH or pass --key-path")?;
-    let key = load_private_key(&key_path).map_err(|e| e.to_string())?;
-    let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).map_err(|e| e.to_string())?;
+    let key = Arc::new(load_private_key(&key_path).map_err(|e| e.to_string())?);
+    let signer = BackgroundSigner::spawn(key.clone(), DEFAULT_REFRESH).map_err(|e| e.to_string())?;
     let cfg = WsFeedConfig {
         url: ws_url,
         connect_addr: None,
@@ -123,8 +134,8 @@ pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsS
         backoff_max: Duration::from_secs(10),
         seed: std::process::id() as u64,
     };
-    let src = WsSource::new(cfg, Box::new(SignerAuth { key_id, headers: signer.reader() }))?;
-    Ok((src, signer))
+    let src = WsSource::new(cfg, Box::new(SignerAuth { key_id: key_id.clone(), headers: signer.reader() }))?;
+    Ok((src, Credentials { key_id, key, signer }))
 }
 
 /// Set by Ctrl-C; live loops stop at the next poll.
@@ -137,14 +148,35 @@ pub fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
-/// Paper trading on the live feed until `duration` or Ctrl-C; returns the run's report.
-pub fn run_paper(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin]) -> Result<RunOutcome, String> {
+/// Trading on the live feed until `duration` or Ctrl-C, with paper fills or, when `live`, real
+/// orders through the REST gateway; returns the run's report.
+pub fn run(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin], live: bool) -> Result<RunOutcome, String> {
     let (_, rest) = venue_urls(v)?;
     let header = load_markets(v, rest.as_deref())?;
-    let (src, _signer) = connect(v, &header, &["orderbook_delta", "trade", "market_lifecycle_v2"])?;
-    let mut p =
-        Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, &RunOptions::default())
-            .map_err(|e| e.to_string())?;
+    let (src, creds) = connect(v, &header, &["orderbook_delta", "trade", "market_lifecycle_v2"])?;
+    let venue = if live {
+        let base = rest.ok_or("--live needs the venue's REST base (--rest URL for a URL venue)")?;
+        let mut rc = crate::gateway::rest::RestConfig::new(&base, tls_for(v)?, &creds.key_id);
+        rc.request_timeout = Duration::from_secs(5);
+        let metas = strike_sim::universe::UniverseData::from_header(&header)
+            .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "))?
+            .markets;
+        let gw = crate::gateway::rest::RestGateway::new(rc, &metas, creds.signer.reader(), creds.key.clone())?;
+        crate::pipeline::VenueChoice::Live(Box::new(gw))
+    } else {
+        crate::pipeline::VenueChoice::Paper
+    };
+    let mut p = Pipeline::with_source(
+        cfg,
+        &header,
+        src,
+        true,
+        crate::feed::parse::MAX_FRAME,
+        plugins,
+        &RunOptions::default(),
+        venue,
+    )
+    .map_err(|e| e.to_string())?;
     let stop = stop_flag();
     let deadline = v.duration.map(|d| Instant::now() + d);
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {

@@ -105,17 +105,18 @@ fn run(args: RunArgs) -> ExitCode {
         if args.replay.is_some() {
             return fail(2, "--venue and --replay are exclusive: trade live data or a recording, not both");
         }
-        if args.live {
-            return fail(
-                2,
-                "--live is not available in this build: real order entry needs the REST order gateway, \
-                 which is not finished. Use --paper for live data with simulated fills.",
-            );
+        if args.live && !args.yes {
+            let venue = args.venue.venue.clone().unwrap_or_default();
+            eprintln!("LIVE TRADING: real orders will be sent to {venue}. Type the venue name to confirm:");
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() || line.trim() != venue {
+                return fail(2, "not confirmed: no order was sent (pass --yes to skip this question)");
+            }
         }
-        if !args.paper {
-            return fail(2, "--venue needs --paper (live data, simulated fills)");
+        if !args.paper && !args.live {
+            return fail(2, "--venue needs --paper (live data, simulated fills) or --live (real orders)");
         }
-        return match strike_engine::live::run_paper(&cfg, &args.venue.to_args(), &plugins) {
+        return match strike_engine::live::run(&cfg, &args.venue.to_args(), &plugins, args.live) {
             Ok(outcome) => report(&outcome.report, args.report_json.as_deref()),
             Err(e) => fail(1, &e),
         };

@@ -72,7 +72,17 @@ fn live(srv: &WsServer, private: &str) -> Live {
         Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
     )
     .unwrap();
-    let pipeline = Pipeline::with_source(&cfg(), &header, src, true, 1 << 20, &[], &RunOptions::default()).unwrap();
+    let pipeline = Pipeline::with_source(
+        &cfg(),
+        &header,
+        src,
+        true,
+        1 << 20,
+        &[],
+        &RunOptions::default(),
+        strike_engine::pipeline::VenueChoice::Paper,
+    )
+    .unwrap();
     Live { pipeline, _signer: signer }
 }
 

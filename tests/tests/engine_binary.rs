@@ -267,3 +267,70 @@ fn engine_record_against_the_loopback_exchange_replays_to_the_same_books() {
     };
     assert_eq!(books(&out), books(&capture));
 }
+
+#[test]
+fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use strike_sim::server::{ApiKey, RestServer, RestServerConfig, TestCert, WsServer, WsServerConfig};
+    let dir = scratch("live-rest");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+    let key = dir.join("key.pem");
+    std::fs::copy(fixtures.join("test_ed25519_pkcs8.pem"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let api = || ApiKey::from_pem_file("test-key-id", &fixtures.join("test_ed25519_public.pem")).unwrap();
+    // the synthetic session: favourites and longshots that FLB trades
+    let rec = Arc::new(strike_sim::synth::generate(7, &strike_sim::synth::SynthConfig::default()));
+    let markets = dir.join("synth.jsonl.zst");
+    rec.write_strike(&markets).unwrap();
+    let cert = Arc::new(TestCert::generate().unwrap());
+    let mut wc = WsServerConfig::new(rec.clone(), api());
+    wc.cert = Some(cert.clone());
+    let ws = WsServer::start(wc).unwrap();
+    let mut rc = RestServerConfig::new(rec.clone(), api(), strike_sdk::Money::dollars(10_000));
+    rc.cert = Some(cert.clone());
+    let rest = RestServer::start(rc).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &cert.cert_pem).unwrap();
+    let json = dir.join("report.json");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--strategy".into(),
+        plugin("flb").into_os_string(),
+        "--venue".into(),
+        ws.url().into(),
+        "--rest".into(),
+        rest.url().into(),
+        "--ca-cert".into(),
+        ca.into_os_string(),
+        "--key-id".into(),
+        "test-key-id".into(),
+        "--key-path".into(),
+        key.into_os_string(),
+        "--markets-from".into(),
+        markets.into_os_string(),
+        "--duration-s".into(),
+        "4".into(),
+        "--live".into(),
+        "--yes".into(),
+        "--report-json".into(),
+        json.clone().into_os_string(),
+    ];
+    let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let r = run_engine(&refs);
+    assert!(r.status.success(), "stderr: {}", String::from_utf8_lossy(&r.stderr));
+    let rep = report(&json);
+    let s = rest.stats();
+    assert_eq!(faults(&rep), 0, "{}", rep["faults"]);
+    let orders = rep["orders"].as_u64().unwrap();
+    assert!(orders > 0, "FLB sent no order");
+    assert_eq!(s.creates, orders, "every order reached the exchange exactly once (no duplicate, none lost)");
+    assert_eq!(s.auth_failures, 0, "{:?}", s.auth_failure_reasons);
+    assert_eq!(s.missing_exchange_index, 0, "exchange_index is always sent");
+    assert_eq!(s.duplicates_refused, 0);
+    // what the exchange filled is what the engine booked
+    let filled = (rep["contracts_filled"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(filled, s.filled.0, "engine {filled} vs exchange {}", s.filled.0);
+    assert!(rep["fills"].as_u64().unwrap() > 0);
+    let t2t = &rep["latency_ns"]["tick_to_trade"];
+    assert!(t2t["count"].as_u64().unwrap() >= orders);
+}

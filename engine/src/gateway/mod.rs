@@ -7,6 +7,7 @@
 
 pub mod encode;
 pub mod http;
+pub mod live;
 pub mod orders;
 pub mod paper;
 pub mod ratelimit;

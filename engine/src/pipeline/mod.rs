@@ -20,6 +20,7 @@ pub mod events;
 
 use crate::config::EngineConfig;
 use crate::feed::{FeedStage, FrameSource, Poll, ReplaySource};
+use crate::gateway::live::LiveGateway;
 use crate::gateway::paper::{PaperVenue, SentOrder};
 use crate::host::{HostError, Plugin};
 use crate::portfolio::PnlSummary;
@@ -88,12 +89,61 @@ pub fn run(
     Ok(p.finish())
 }
 
+/// Where orders go.
+pub enum VenueChoice {
+    /// The paper venue, fed its own copy of the market data.
+    Paper,
+    /// Kalshi's REST V2 API, through this gateway (real orders).
+    Live(Box<crate::gateway::rest::RestGateway>),
+}
+
+// The paper venue is the common case and polled every step: kept inline, not boxed.
+#[allow(clippy::large_enum_variant)]
+enum Venue {
+    Paper(PaperVenue),
+    Live(Box<LiveGateway>),
+}
+
+impl Venue {
+    #[inline]
+    fn poll(&mut self) -> bool {
+        match self {
+            Venue::Paper(v) => v.poll(),
+            Venue::Live(v) => v.poll(),
+        }
+    }
+    fn drained(&self) -> bool {
+        match self {
+            Venue::Paper(v) => v.drained(),
+            Venue::Live(v) => v.drained(),
+        }
+    }
+    fn cancel_all(&mut self) {
+        match self {
+            Venue::Paper(v) => v.cancel_all(),
+            Venue::Live(v) => v.cancel_all(),
+        }
+    }
+    fn latency(&self) -> &Latency {
+        match self {
+            Venue::Paper(v) => &v.latency,
+            Venue::Live(v) => &v.latency,
+        }
+    }
+    fn stats(&self) -> &crate::gateway::paper::GatewayStats {
+        match self {
+            Venue::Paper(v) => &v.stats,
+            Venue::Live(v) => &v.stats,
+        }
+    }
+}
+
 /// The three stages wired together in the fused topology. Everything is allocated in
 /// [`Pipeline::new`]; [`Pipeline::step`] (the hot path) allocates nothing.
 pub struct Pipeline<S: FrameSource = ReplaySource> {
     feed: FeedStage<S, Arc<UniverseData>>,
     trader: TraderStage,
-    venue: PaperVenue,
+    venue: Venue,
     universe: Arc<UniverseData>,
     source_name: String,
     started: std::time::Instant,
@@ -111,7 +161,7 @@ impl Pipeline<ReplaySource> {
         let yes_scale = recording.header.yes_price_scale;
         let source = ReplaySource::new(recording.frames);
         let max_frame = source.max_frame_len().max(4096);
-        Pipeline::with_source(cfg, &recording.header, source, yes_scale, max_frame, plugins, opts)
+        Pipeline::with_source(cfg, &recording.header, source, yes_scale, max_frame, plugins, opts, VenueChoice::Paper)
     }
 }
 
@@ -119,6 +169,7 @@ impl<S: FrameSource> Pipeline<S> {
     /// The stages over any frame source (a live WebSocket, a recording). `header` gives the
     /// markets and source name; `yes_scale` how NO levels arrive; `max_frame` the largest
     /// frame the parser must take without allocating.
+    #[allow(clippy::too_many_arguments)]
     pub fn with_source(
         cfg: &EngineConfig,
         header: &strike_sim::recording::Header,
@@ -127,6 +178,7 @@ impl<S: FrameSource> Pipeline<S> {
         max_frame: usize,
         plugins: &[Plugin],
         opts: &RunOptions,
+        venue: VenueChoice,
     ) -> Result<Pipeline<S>, RunError> {
         let started = std::time::Instant::now();
         let universe = UniverseData::from_header(header)
@@ -156,7 +208,7 @@ impl<S: FrameSource> Pipeline<S> {
             yes_scale,
             max_frame,
             max_levels,
-            vec![md_tx, paper_md_tx],
+            if matches!(venue, VenueChoice::Paper) { vec![md_tx, paper_md_tx] } else { vec![md_tx] },
             Some(cmd_rx),
             clock.clone(),
         );
@@ -173,10 +225,17 @@ impl<S: FrameSource> Pipeline<S> {
             timer_interval_ns: cfg.timer_interval_ns,
             clock: clock.clone(),
         });
-        let mut venue = PaperVenue::new(&universe.markets, paper_md_rx, ord_rx, exec_tx, cfg.account_precision, clock);
-        if opts.log_orders {
-            venue.log_orders(1 << 20);
-        }
+        let venue = match venue {
+            VenueChoice::Paper => {
+                let mut v =
+                    PaperVenue::new(&universe.markets, paper_md_rx, ord_rx, exec_tx, cfg.account_precision, clock);
+                if opts.log_orders {
+                    v.log_orders(1 << 20);
+                }
+                Venue::Paper(v)
+            }
+            VenueChoice::Live(gw) => Venue::Live(Box::new(LiveGateway::new(*gw, ord_rx, exec_tx, clock))),
+        };
         Ok(Pipeline { feed, trader, venue, universe, source_name, started })
     }
 
@@ -238,10 +297,10 @@ impl<S: FrameSource> Pipeline<S> {
         let mut latency = Latency::default();
         latency.merge(&feed.latency);
         latency.merge(&trader.latency);
-        latency.merge(&venue.latency);
+        latency.merge(venue.latency());
         let fs = &feed.stats;
         let ts = &trader.stats;
-        let vs = &venue.stats;
+        let vs = venue.stats();
         let mut report = Report {
             source: source_name,
             markets: universe.len(),
@@ -304,7 +363,11 @@ impl<S: FrameSource> Pipeline<S> {
                 disabled_in: h.disabled_in.map(str::to_string),
             })
             .collect();
-        RunOutcome { report, order_log: venue.order_log.take().unwrap_or_default() }
+        let order_log = match venue {
+            Venue::Paper(v) => v.order_log.take().unwrap_or_default(),
+            Venue::Live(_) => Vec::new(),
+        };
+        RunOutcome { report, order_log }
     }
 }
 
