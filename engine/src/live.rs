@@ -53,14 +53,20 @@ pub struct VenueArgs {
 
 /// The WebSocket URL and REST base of a venue name.
 pub fn venue_urls(v: &VenueArgs) -> Result<(String, Option<String>), String> {
+    if v.rest.is_some() && (v.venue == "kalshi" || v.venue == "kalshi-demo") {
+        return Err(format!(
+            "--rest cannot be combined with --venue {}: orders and data must go to the same exchange",
+            v.venue
+        ));
+    }
     match v.venue.as_str() {
         "kalshi" => Ok((
             "wss://external-api-ws.kalshi.com/trade-api/ws/v2".into(),
-            Some(v.rest.clone().unwrap_or_else(|| "https://external-api.kalshi.com/trade-api/v2".into())),
+            Some("https://external-api.kalshi.com/trade-api/v2".into()),
         )),
         "kalshi-demo" => Ok((
             "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2".into(),
-            Some(v.rest.clone().unwrap_or_else(|| "https://external-api.demo.kalshi.co/trade-api/v2".into())),
+            Some("https://external-api.demo.kalshi.co/trade-api/v2".into()),
         )),
         url if url.starts_with("wss://") => Ok((url.to_string(), v.rest.clone())),
         other => Err(format!("unknown venue {other:?}: use kalshi, kalshi-demo or a wss://…/trade-api/ws/v2 URL")),
@@ -138,7 +144,7 @@ pub fn connect(v: &VenueArgs, header: &Header, channels: &[&str]) -> Result<(WsS
     Ok((src, Credentials { key_id, key, signer }))
 }
 
-/// Set by Ctrl-C; live loops stop at the next poll.
+/// Set by Ctrl-C, SIGTERM or SIGHUP; live loops stop at the next poll and shut down cleanly.
 pub fn stop_flag() -> &'static AtomicBool {
     static STOP: AtomicBool = AtomicBool::new(false);
     static INSTALLED: std::sync::Once = std::sync::Once::new();

@@ -476,3 +476,47 @@ fn the_create_path_allocates_only_inside_rustls() {
     assert!(n <= 1, "{n} allocations on the create path");
     rig.wait_phase(3, Phase::Resting);
 }
+
+/// The live stage sends FOK/IOC orders only: a resting order's later fills arrive on private
+/// WebSocket channels the gateway does not consume yet, so a GTC order is refused up front and
+/// never reaches the exchange.
+#[test]
+fn the_live_stage_refuses_resting_orders_without_sending_them() {
+    use strike_engine::gateway::live::LiveGateway;
+    let srv = server(|_| {});
+    let Rig { gw, _signer: signer, .. } = gateway(&srv, |_| {});
+    let (mut ord_tx, ord_rx) = rtrb::RingBuffer::new(64);
+    let (exec_tx, mut exec_rx) = rtrb::RingBuffer::new(64);
+    let mut live = LiveGateway::new(gw, ord_rx, exec_tx, strike_engine::telemetry::Clock::default());
+    ord_tx
+        .push(OrderRequest::New {
+            strategy: 0,
+            order_ref: OrderRef(1),
+            market: MarketId(0),
+            side: BookSide::Bid,
+            yes_price: Price(4000),
+            qty: Qty::contracts(1),
+            tif: TimeInForce::Gtc,
+            post_only: true,
+            tag: 7,
+            recv_ns: 0,
+            t0: 0,
+        })
+        .unwrap();
+    live.poll();
+    match exec_rx.pop() {
+        Ok(ExecEvent::Update { update, .. }) => {
+            assert_eq!(update.status, OrderStatus::Rejected);
+            assert_eq!(update.reason, RejectReason::BadTimeInForce);
+            assert_eq!(update.tag, 7);
+        }
+        other => panic!("{other:?}"),
+    }
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < deadline {
+        live.poll();
+    }
+    assert_eq!(srv.stats().creates, 0, "nothing reached the exchange");
+    assert_eq!(live.stats.rejects.get("live_gtc_refused"), 1);
+    drop(signer);
+}

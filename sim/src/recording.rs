@@ -208,14 +208,29 @@ impl Recording {
     /// Reads the project's `*.jsonl.zst` format.
     pub fn read_strike(path: &Path) -> Result<Recording, RecordingError> {
         let f = std::fs::File::open(path).map_err(|e| RecordingError::io(path, e))?;
-        let dec = zstd::stream::read::Decoder::new(f).map_err(|e| RecordingError::io(path, e))?;
-        let mut lines = BufReader::new(dec).lines();
+        let mut dec = zstd::stream::read::Decoder::new(f).map_err(|e| RecordingError::io(path, e))?;
+        // A recorder killed mid-write leaves an unfinished zstd frame and maybe a partial last
+        // line: everything decoded before that point is kept (`StreamWriter` flushes every
+        // second, so a kill loses at most the last second).
+        let mut text = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            match dec.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break, // truncated tail
+                Err(e) => return Err(RecordingError::io(path, e)),
+            }
+        }
+        let text = String::from_utf8_lossy(&text);
+        let mut lines = text.split('\n').enumerate().peekable();
         let first = match lines.next() {
-            Some(l) => l.map_err(|e| RecordingError::io(path, e))?,
-            None => return Err(RecordingError::format(path, 1, "empty recording: the header line is missing")),
+            Some((_, l)) if !l.trim().is_empty() => l,
+            _ => return Err(RecordingError::format(path, 1, "empty recording: the header line is missing")),
         };
         let header: Header =
-            serde_json::from_str(&first).map_err(|e| RecordingError::format(path, 1, format!("bad header: {e}")))?;
+            serde_json::from_str(first).map_err(|e| RecordingError::format(path, 1, format!("bad header: {e}")))?;
         if header.strike_recording != FORMAT_VERSION {
             return Err(RecordingError::format(
                 path,
@@ -227,14 +242,16 @@ impl Recording {
             ));
         }
         let mut frames = Vec::new();
-        for (i, line) in lines.enumerate() {
-            let line = line.map_err(|e| RecordingError::io(path, e))?;
+        while let Some((i, line)) = lines.next() {
             if line.trim().is_empty() {
                 continue;
             }
-            let fl: FrameLine<'_> = serde_json::from_str(&line)
-                .map_err(|e| RecordingError::format(path, i + 2, format!("bad frame line: {e}")))?;
-            frames.push(Frame { recv_ns: fl.recv_ns, text: fl.frame.get().to_string() });
+            match serde_json::from_str::<FrameLine<'_>>(line) {
+                Ok(fl) => frames.push(Frame { recv_ns: fl.recv_ns, text: fl.frame.get().to_string() }),
+                // only the very last line may be cut short
+                Err(_) if lines.peek().is_none_or(|(_, rest)| rest.trim().is_empty()) => break,
+                Err(e) => return Err(RecordingError::format(path, i + 1, format!("bad frame line: {e}"))),
+            }
         }
         Ok(Recording { header, frames })
     }
@@ -350,7 +367,18 @@ impl StreamWriter {
 
     fn open(&mut self) -> Result<(), RecordingError> {
         let path = self.path_of(self.index);
-        let f = std::fs::File::create(&path).map_err(|e| RecordingError::io(&path, e))?;
+        // never overwrite: a restarted recorder must not truncate the crashed session's files
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                RecordingError::format(
+                    &path,
+                    0,
+                    "already exists: refusing to overwrite a recording; pick another --out",
+                )
+            } else {
+                RecordingError::io(&path, e)
+            }
+        })?;
         let mut enc = zstd::stream::write::Encoder::new(std::io::BufWriter::new(f), 3)
             .map_err(|e| RecordingError::io(&path, e))?;
         enc.write_all(self.header_line.as_bytes())
@@ -379,6 +407,14 @@ impl StreamWriter {
             self.skipped += 1;
             return Ok(());
         }
+        // one frame per line: a raw newline between tokens would split it (cold path, rare)
+        let compacted;
+        let frame = if frame.contains(['\n', '\r']) {
+            compacted = readers::compact_json(frame);
+            compacted.as_str()
+        } else {
+            frame
+        };
         let path = self.path_of(self.index);
         let Some(enc) = self.enc.as_mut() else { return Ok(()) };
         let io = |e| RecordingError::io(&path, e);
@@ -861,6 +897,15 @@ mod readers {
             let _ = dec.read_to_string(&mut text); // the stream is unterminated: read what is there
             assert!(text.starts_with("{\"strike_recording\":1"), "{text}");
             assert_eq!(w.skipped, 1);
+            // a killed recorder: copy the unfinished file now and read it like any recording
+            let killed = dir.join("killed.jsonl.zst");
+            std::fs::write(&killed, &partial).unwrap();
+            let got = Recording::read(&killed).unwrap();
+            assert!(!got.frames.is_empty(), "everything flushed before the kill is readable");
+            // a frame with raw newlines stays one line
+            w.write(3_000, "{\"type\":\n\"ok\",\r\n\"id\":99}").unwrap();
+            // a second writer on the same path refuses to overwrite
+            assert!(StreamWriter::create(&base, &header, Rotation::default()).is_err());
             let files = w.finish().unwrap();
             assert!(files.len() >= 2, "rotation by size: {files:?}");
             assert_eq!(files[1].file_name().unwrap().to_str().unwrap(), "live.1.jsonl.zst");
@@ -873,7 +918,9 @@ mod readers {
                     ids.push((fr.recv_ns, v["id"].as_u64().unwrap()));
                 }
             }
-            assert_eq!(ids, (0..40u64).map(|i| (1_000 + i, i)).collect::<Vec<_>>());
+            let mut want: Vec<(u64, u64)> = (0..40u64).map(|i| (1_000 + i, i)).collect();
+            want.push((3_000, 99));
+            assert_eq!(ids, want);
         }
 
         #[test]

@@ -253,6 +253,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     *s = true;
                 }
                 self.stats.resnapshot_requests += 1;
+                if let Some(sid) = self.seq.sid_of(market) {
+                    self.source.request_snapshot(sid, market);
+                }
             }
         }
         if !self.staging.is_empty() && !self.flush() {
@@ -390,6 +393,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     // Reactivation cancels resting orders; the book must be fetched again.
                     self.stale[market.idx()] = true;
                     self.stats.resnapshot_requests += 1;
+                    if let Some(sid) = self.seq.sid_of(market) {
+                        self.source.request_snapshot(sid, market);
+                    }
                     self.staging.push(MdEvent::Reopened { market });
                 }
                 LifecycleKind::PriceLevelStructureUpdated => {
@@ -397,6 +403,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     self.stats.resnapshot_requests += 1;
                     if let Some(grid) = grid {
                         self.staging.push(MdEvent::Regrid { market, grid });
+                    }
+                    if let Some(sid) = self.seq.sid_of(market) {
+                        self.source.request_snapshot(sid, market);
                     }
                     self.staging.push(MdEvent::Stale { market, reason: StaleReason::Regrid });
                 }

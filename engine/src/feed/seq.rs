@@ -149,6 +149,12 @@ impl Sequencer {
         }
     }
 
+    /// The sid `market` is attached to, if any.
+    pub fn sid_of(&self, market: MarketId) -> Option<u32> {
+        let (w, bit) = (market.idx() / 64, 1u64 << (market.idx() % 64));
+        self.sids.iter().find(|s| s.sid != FREE && s.markets.get(w).is_some_and(|x| x & bit != 0)).map(|s| s.sid)
+    }
+
     /// Calls `f` for every market attached to `sid`.
     pub fn for_each_market(&self, sid: u32, mut f: impl FnMut(MarketId)) {
         if let Some(s) = self.sids.iter().find(|s| s.sid == sid) {

@@ -34,6 +34,13 @@ use tungstenite::{Message, WebSocket};
 
 /// The path every Kalshi WebSocket handshake signs (`kalshi-protocol.md` §1.2).
 pub const WS_PATH: &str = "/trade-api/ws/v2";
+/// An open connection with no message and no Ping for this long is dead (Kalshi pings every
+/// 10 s, §1.4).
+pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(25);
+/// A TLS + upgrade handshake not complete after this long is abandoned.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection open this long counts as healthy: the reconnect backoff starts over after it.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// Supplies the signed handshake headers (`KALSHI-ACCESS-KEY`, `-TIMESTAMP`, `-SIGNATURE`).
 /// Called on every connect (cold path).
@@ -242,6 +249,8 @@ pub struct WsSource {
     subscribed: bool,
     pending_snapshots: Vec<(u32, MarketId)>,
     report_disconnect: bool,
+    phase_since: Instant,
+    last_rx: Instant,
     /// Counters.
     pub stats: WsStats,
 }
@@ -280,6 +289,8 @@ impl WsSource {
             subscribed: false,
             pending_snapshots: Vec::with_capacity(1024),
             report_disconnect: false,
+            phase_since: Instant::now(),
+            last_rx: Instant::now(),
             stats: WsStats::default(),
         })
     }
@@ -308,6 +319,11 @@ impl WsSource {
     fn fail(&mut self, why: String) {
         self.stats.disconnects += 1;
         self.stats.last_error = Some(why);
+        // Backoff restarts only after a connection that stayed healthy: a server that accepts
+        // and then drops us (terminal errors, maintenance) must not be hammered.
+        if self.is_open() && self.phase_since.elapsed() >= HEALTHY_AFTER {
+            self.attempt = 0;
+        }
         self.attempt += 1;
         let wait = self.backoff(self.attempt);
         self.state = State::Waiting { retry_at: Instant::now() + wait };
@@ -358,14 +374,18 @@ impl WsSource {
             .max_message_size(Some(self.cfg.max_frame));
         match tungstenite::client::client_with_config(req, TlsStream { tls, sock }, Some(ws_cfg)) {
             Ok((ws, _)) => self.opened(ws),
-            Err(HandshakeError::Interrupted(mid)) => self.state = State::Handshaking(Box::new(mid)),
+            Err(HandshakeError::Interrupted(mid)) => {
+                self.phase_since = Instant::now();
+                self.state = State::Handshaking(Box::new(mid))
+            }
             Err(HandshakeError::Failure(e)) => self.fail(handshake_error(e)),
         }
     }
 
     fn opened(&mut self, ws: WebSocket<TlsStream>) {
         self.stats.opened += 1;
-        self.attempt = 0;
+        self.phase_since = Instant::now();
+        self.last_rx = Instant::now();
         self.state = State::Open(Box::new(ws));
     }
 
@@ -467,6 +487,10 @@ impl FrameSource for WsSource {
                         Ok((ws, _)) => self.opened(ws),
                         Err(HandshakeError::Interrupted(m)) => {
                             self.state = State::Handshaking(Box::new(m));
+                            if self.phase_since.elapsed() >= HANDSHAKE_TIMEOUT {
+                                self.fail(format!("handshake not complete after {HANDSHAKE_TIMEOUT:?}"));
+                                return self.next_frame();
+                            }
                             return SourcePoll::Idle;
                         }
                         Err(HandshakeError::Failure(e)) => {
@@ -486,6 +510,7 @@ impl FrameSource for WsSource {
                     match ws.read() {
                         Ok(Message::Text(t)) => {
                             self.stats.frames += 1;
+                            self.last_rx = Instant::now();
                             let recv_ns = unix_ns();
                             self.msg = Some(t);
                             let bytes = self.msg.as_ref().map(|m| m.as_bytes()).unwrap_or(&[]);
@@ -495,6 +520,7 @@ impl FrameSource for WsSource {
                         Ok(Message::Ping(_)) => {
                             // tungstenite queued the Pong; push it out now
                             self.stats.pings += 1;
+                            self.last_rx = Instant::now();
                             let _ = ws.flush();
                         }
                         Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
@@ -504,6 +530,12 @@ impl FrameSource for WsSource {
                         }
                         Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                             let _ = ws.flush();
+                            // Kalshi pings every 10 s: silence this long is a dead connection
+                            // (NAT timeout, partition without RST), not a quiet market.
+                            if self.last_rx.elapsed() >= SILENCE_TIMEOUT {
+                                self.fail(format!("no message or ping for {SILENCE_TIMEOUT:?}"));
+                                return self.next_frame();
+                            }
                             return SourcePoll::Idle;
                         }
                         Err(tungstenite::Error::Capacity(e)) => {

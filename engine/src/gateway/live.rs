@@ -3,6 +3,12 @@
 //! exec ring as [`ExecEvent`]s — the same contract as the paper venue, so the trader cannot tell
 //! them apart.
 //!
+//! **Immediate orders only, for now.** A resting (GTC) order's later fills and venue-side
+//! cancels arrive only on the private `fill` / `user_orders` WebSocket channels, and routing
+//! those into the gateway's order state is not built yet. Until it is, a GTC order is refused
+//! here with [`RejectReason::BadTimeInForce`] (counted as `live_gtc_refused`) instead of resting
+//! where the engine could not see it fill. FOK and IOC orders are complete in the REST response.
+//!
 //! Tick-to-trade is stamped when `submit` returns: the request bytes are written to a warm
 //! connection then (or held by the token bucket, in which case the wait is part of it). Counters
 //! are the paper venue's [`GatewayStats`], so reports read the same.
@@ -14,7 +20,7 @@ use crate::pipeline::events::{ExecEvent, OrderRequest};
 use crate::telemetry::{Clock, Counters, Hop, Latency};
 use strike_sdk::fees::Liquidity;
 use strike_sdk::num::{Money, Qty};
-use strike_sdk::order::{OrderStatus, OrderUpdate, RejectReason};
+use strike_sdk::order::{OrderStatus, OrderUpdate, RejectReason, TimeInForce};
 
 /// See the module docs.
 pub struct LiveGateway {
@@ -74,8 +80,22 @@ impl LiveGateway {
         let mut busy = false;
         while let Ok(req) = self.orders.pop() {
             busy = true;
-            if let OrderRequest::New { .. } = req {
+            if let OrderRequest::New { strategy, order_ref, market, side, yes_price, tif, tag, .. } = req {
                 self.stats.orders += 1;
+                if tif == TimeInForce::Gtc {
+                    self.stats.rejects.bump("live_gtc_refused");
+                    let update = OrderUpdate {
+                        order_ref,
+                        market,
+                        status: OrderStatus::Rejected,
+                        reason: RejectReason::BadTimeInForce,
+                        filled: Qty::ZERO,
+                        remaining: Qty::ZERO,
+                        tag,
+                    };
+                    self.emit(ExecEvent::Update { strategy, update, side, yes_price });
+                    continue;
+                }
             }
             match self.gw.submit(&req, now) {
                 Ok(()) => {
@@ -84,26 +104,10 @@ impl LiveGateway {
                         self.latency.record(Hop::TickToTrade, self.clock.ns(t0, self.clock.raw()));
                     }
                 }
-                Err(e) => {
-                    // never silently dropped: the strategy hears a reject
-                    if let OrderRequest::New { strategy, order_ref, market, side, yes_price, tag, .. } = req {
-                        self.stats.rejects.bump(RejectReason::Venue.name());
-                        let update = OrderUpdate {
-                            order_ref,
-                            market,
-                            status: OrderStatus::Rejected,
-                            reason: if matches!(e, super::rest::SubmitError::UnknownMarket(_)) {
-                                RejectReason::UnknownMarket
-                            } else {
-                                RejectReason::Venue
-                            },
-                            filled: Qty::ZERO,
-                            remaining: Qty::ZERO,
-                            tag,
-                        };
-                        self.emit(ExecEvent::Update { strategy, update, side, yes_price });
-                    }
-                }
+                // The gateway reports a refused submit itself (a Rejected update for a create it
+                // cannot take, a Failed event otherwise): nothing to add here, or the strategy
+                // would hear it twice.
+                Err(_) => self.failures += 1,
             }
         }
         let Self { gw, exec, pending, stats, failures, .. } = self;
@@ -144,8 +148,8 @@ impl LiveGateway {
         self.pending.is_empty() && self.gw.in_flight() == 0 && self.gw.queued() == 0
     }
 
-    /// Cancels every resting order at the venue (shutdown).
-    pub fn cancel_all(&mut self) {
-        self.gw.cancel_all(crate::auth::unix_now_ns());
-    }
+    /// Shutdown: no order of ours can rest (see the module docs), so there is nothing to cancel
+    /// at the venue; and an account-wide cancel-all would also hit orders of other sessions on
+    /// the same key. In-flight requests are waited for by the pipeline ([`LiveGateway::drained`]).
+    pub fn cancel_all(&mut self) {}
 }

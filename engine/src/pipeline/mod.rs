@@ -288,6 +288,19 @@ impl<S: FrameSource> Pipeline<S> {
             trader.poll(256);
         }
         venue.cancel_all();
+        // A live venue answers over the network: wait (bounded) for every in-flight request.
+        let deadline = std::time::Instant::now()
+            + if matches!(venue, Venue::Live(_)) {
+                std::time::Duration::from_secs(10)
+            } else {
+                std::time::Duration::ZERO
+            };
+        loop {
+            let busy = venue.poll() | trader.poll(256);
+            if (!busy && venue.drained() && trader.idle()) || std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
         for _ in 0..4 {
             venue.poll();
             trader.poll(256);
