@@ -750,17 +750,7 @@ impl Core {
             Op::Create(k) => {
                 let key = *k;
                 let Some((m, o)) = self.orders.get(key).and_then(|r| self.new_fields(r)) else { return false };
-                let body = self.encoder.encode(&NewOrderFields {
-                    ticker: m.ticker.as_str(),
-                    slot: o.strategy,
-                    order_ref: o.order_ref,
-                    side: o.side,
-                    count: o.qty,
-                    price: o.yes_price,
-                    tif: o.tif,
-                    post_only: o.post_only,
-                    exchange_index: o.exchange_index,
-                });
+                let body = self.encoder.encode(&order_fields(&m, &o));
                 let body_len = body.len();
                 let h = self.headers.latest(FixedPath::CreateOrder);
                 let Some(n) = write_auth_headers(&self.key_id, &h, &mut self.auth).ok() else { return false };
@@ -791,17 +781,7 @@ impl Core {
                     if i > 0 {
                         self.scratch.push(b',');
                     }
-                    let body = self.encoder.encode(&NewOrderFields {
-                        ticker: m.ticker.as_str(),
-                        slot: o.strategy,
-                        order_ref: o.order_ref,
-                        side: o.side,
-                        count: o.qty,
-                        price: o.yes_price,
-                        tif: o.tif,
-                        post_only: o.post_only,
-                        exchange_index: o.exchange_index,
-                    });
+                    let body = self.encoder.encode(&order_fields(&m, &o));
                     self.scratch.extend_from_slice(body);
                 }
                 self.scratch.extend_from_slice(b"]}");
@@ -1897,6 +1877,22 @@ fn read_response(c: &mut Conn, max: usize) -> Pump {
             Ok(None) => {}
             Err(e) => return Pump::Failed(e.to_string()),
         }
+    }
+}
+
+/// The V2 create-order fields of order `o` in market `m` (single and batched creates alike).
+#[inline]
+fn order_fields<'a>(m: &'a MarketInfo, o: &NewOrder) -> NewOrderFields<'a> {
+    NewOrderFields {
+        ticker: m.ticker.as_str(),
+        slot: o.strategy,
+        order_ref: o.order_ref,
+        side: o.side,
+        count: o.qty,
+        price: o.yes_price,
+        tif: o.tif,
+        post_only: o.post_only,
+        exchange_index: o.exchange_index,
     }
 }
 
