@@ -33,7 +33,8 @@ pub struct LiveGateway {
     pub latency: Latency,
     /// Counters, as the paper venue's.
     pub stats: GatewayStats,
-    /// Requests refused by the venue or the gateway, by Kalshi error code.
+    /// Requests the gateway could not take or the venue refused (its `Failed` events), counted;
+    /// the code and message of each reach the trader with the order's reject.
     pub failures: u64,
 }
 
