@@ -33,8 +33,8 @@ pub struct LiveGateway {
     pub latency: Latency,
     /// Counters, as the paper venue's.
     pub stats: GatewayStats,
-    /// Requests the gateway could not take or the venue refused (its `Failed` events), counted;
-    /// the code and message of each reach the trader with the order's reject.
+    /// Requests the gateway could not take or the venue refused (its `Failed` events). A refused
+    /// create also reaches the trader as a `Rejected` update carrying the mapped reject reason.
     pub failures: u64,
 }
 
