@@ -13,7 +13,19 @@
 //! balance in cents: the capital risk limits are fractions of) and `GET /portfolio/positions`
 //! (`market_positions[].position_fp`, paginated) for reconciliation.
 //!
-//! Nothing here runs on a hot thread. Errors name the URL and what came back.
+//! ## Retries
+//! A `429` (Kalshi's token-bucket read limit, `kalshi-protocol.md` §3.8), a `5xx`, or a
+//! connection reset / abort / early EOF is retried with exponential backoff
+//! ([`RetryPolicy`]: by default 5 attempts, 250 ms doubling to at most 2 s between attempts, at
+//! most 5 s of waiting in all). A `Retry-After` header in whole seconds is honoured when present
+//! (Kalshi documents none on its 429s, §3.7), as long as it fits the remaining budget. When the
+//! attempts or the budget run out the error ([`MetadataError::GaveUp`]) says how many attempts
+//! were made, what the last answer was and what to do. Other statuses (400, 401, 404, ...) and
+//! other transport failures (refused connection, timeout, TLS) are not retried. Each attempt
+//! is signed afresh (a new timestamp).
+//!
+//! Nothing here runs on a hot thread: the client sleeps between attempts. Errors name the URL and
+//! what came back.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -38,9 +50,103 @@ pub enum MetadataError {
         /// What is wrong.
         msg: String,
     },
+    /// Every attempt failed with a retryable answer (429, 5xx, connection reset) and the
+    /// [`RetryPolicy`] bounds ran out.
+    #[error("GET {url}: gave up after {attempts} attempts in {waited_ms} ms, last: {last}; {advice}")]
+    GaveUp {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent waiting between attempts, milliseconds.
+        waited_ms: u64,
+        /// The last failure (`HTTP 429: {"error":"too many requests"}`, `connection reset ...`).
+        last: String,
+        /// What the operator can do about it.
+        advice: &'static str,
+    },
     /// The query named nothing to fetch, or matched no market.
     #[error("{0}")]
     Empty(String),
+}
+
+/// How [`RestClient`] retries a `429`, a `5xx` or a reset connection (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Requests made at most, the first one included (1 = never retry). Default 5.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles for each further one. Default 250 ms.
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts (a longer `Retry-After` gives up instead). Default 2 s.
+    pub max_backoff: Duration,
+    /// Most time spent waiting between the attempts of one request, in all. Default 5 s.
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(2),
+            max_total_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry: one attempt.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// The wait before attempt `n + 1` after `n` failed attempts (n ≥ 1), without `Retry-After`:
+    /// `initial_backoff · 2^(n−1)`, capped at `max_backoff`.
+    pub fn backoff(&self, n: u32) -> Duration {
+        self.initial_backoff.saturating_mul(1u32 << n.saturating_sub(1).min(20)).min(self.max_backoff)
+    }
+}
+
+/// One failed attempt: what to report, whether to retry, and the server's `Retry-After`.
+struct Failure {
+    msg: String,
+    retry: Option<Retryable>,
+    retry_after: Option<Duration>,
+}
+
+/// Why a failure may go away by itself.
+#[derive(Clone, Copy)]
+enum Retryable {
+    RateLimited,
+    ServerError,
+    Reset,
+}
+
+impl Retryable {
+    fn advice(self) -> &'static str {
+        match self {
+            Retryable::RateLimited => {
+                "Kalshi's read rate limit (kalshi-protocol.md §3.8): wait a few seconds and run again, load \
+                 fewer series/tickers at once, or stop other clients using this API key"
+            }
+            Retryable::ServerError => {
+                "the exchange is failing or in maintenance (Thursdays 03:00-05:00 ET): check \
+                 GET /exchange/status and run again later"
+            }
+            Retryable::Reset => "the connection keeps being dropped: check the network or proxy and run again",
+        }
+    }
+}
+
+/// Transport errors worth another attempt: the peer dropped the connection.
+fn is_reset(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::Io(io) => {
+            matches!(io.kind(), K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof)
+        }
+        _ => false,
+    }
 }
 
 /// What to load: whole series, or single markets.
@@ -59,6 +165,8 @@ pub struct RestClient {
     agent: ureq::Agent,
     base: String,
     key: Option<(String, std::sync::Arc<crate::auth::SigningKey>)>,
+    /// Retry bounds for 429 / 5xx / reset connections ([`RetryPolicy::default`]).
+    pub retry: RetryPolicy,
 }
 
 /// The account's position in one market (`GET /portfolio/positions`).
@@ -76,12 +184,30 @@ impl RestClient {
     /// A client for `base` (`https://external-api.kalshi.com/trade-api/v2`, or `http://127.0.0.1:PORT/...`
     /// for loopback tests), with a 10 s timeout per request.
     pub fn new(base: &str) -> RestClient {
+        RestClient::with_roots(base, ureq::tls::RootCerts::WebPki)
+    }
+
+    /// A client for `base` trusting only the DER certificate `cert_der` (a loopback simulator's
+    /// self-signed certificate, e.g. `strike_sim::server::TestCert::cert_der`).
+    pub fn with_ca_cert(base: &str, cert_der: &[u8]) -> RestClient {
+        let cert = ureq::tls::Certificate::from_der(cert_der).to_owned();
+        RestClient::with_roots(base, ureq::tls::RootCerts::new_with_certs(&[cert]))
+    }
+
+    fn with_roots(base: &str, roots: ureq::tls::RootCerts) -> RestClient {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
             .http_status_as_error(false)
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build()
             .new_agent();
-        RestClient { agent, base: base.trim_end_matches('/').to_string(), key: None }
+        RestClient { agent, base: base.trim_end_matches('/').to_string(), key: None, retry: RetryPolicy::default() }
+    }
+
+    /// Replaces the retry bounds.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> RestClient {
+        self.retry = retry;
+        self
     }
 
     /// Signs every request with `key` as API key `key_id` (needed for the account reads).
@@ -90,29 +216,83 @@ impl RestClient {
         self
     }
 
+    /// `GET base + path_and_query`, retried per [`RestClient::retry`]; the body of a 200.
     fn get(&self, path_and_query: &str) -> Result<String, MetadataError> {
         let url = format!("{}{}", self.base, path_and_query);
-        let http = |msg: String| MetadataError::Http { url: url.clone(), msg };
-        let mut req = self.agent.get(&url);
+        let policy = self.retry;
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let f = match self.get_once(&url) {
+                Ok(body) => return Ok(body),
+                Err(f) => f,
+            };
+            let Some(kind) = f.retry else {
+                return Err(MetadataError::Http { url, msg: f.msg });
+            };
+            let wait = f.retry_after.unwrap_or_else(|| policy.backoff(attempt));
+            let out_of_attempts = attempt >= policy.max_attempts.max(1);
+            let too_long = wait > policy.max_backoff || waited + wait > policy.max_total_wait;
+            if out_of_attempts || too_long {
+                let last = match f.retry_after {
+                    Some(ra) if !out_of_attempts => {
+                        format!("{} with Retry-After {} s, past the retry bounds", f.msg, ra.as_secs())
+                    }
+                    _ => f.msg,
+                };
+                return Err(MetadataError::GaveUp {
+                    url,
+                    attempts: attempt,
+                    waited_ms: waited.as_millis() as u64,
+                    last,
+                    advice: kind.advice(),
+                });
+            }
+            std::thread::sleep(wait);
+            waited += wait;
+        }
+    }
+
+    /// One signed (when keyed) attempt.
+    fn get_once(&self, url: &str) -> Result<String, Failure> {
+        let fatal = |msg: String| Failure { msg, retry: None, retry_after: None };
+        let mut req = self.agent.get(url);
         if let Some((key_id, key)) = &self.key {
             // sign the full path (the base's path prefix plus ours), without the query
             let full_path =
                 url.split_once("://").map(|(_, r)| r).and_then(|r| r.find('/').map(|i| &r[i..])).unwrap_or("/");
             let ts = crate::auth::unix_now_ns() / 1_000_000;
-            let h = crate::auth::sign_now(key, "GET", full_path, ts).map_err(|e| http(e.to_string()))?;
+            let h = crate::auth::sign_now(key, "GET", full_path, ts).map_err(|e| fatal(e.to_string()))?;
             req = req
                 .header("KALSHI-ACCESS-KEY", key_id.as_str())
                 .header("KALSHI-ACCESS-TIMESTAMP", h.ts_ms.to_string())
                 .header("KALSHI-ACCESS-SIGNATURE", h.signature_b64_str());
         }
-        let mut resp = req.call().map_err(|e| http(e.to_string()))?;
+        let transport = |e: ureq::Error, what: &str| Failure {
+            msg: format!("{what}{e}"),
+            retry: is_reset(&e).then_some(Retryable::Reset),
+            retry_after: None,
+        };
+        let mut resp = req.call().map_err(|e| transport(e, ""))?;
         let status = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().map_err(|e| http(format!("reading the body: {e}")))?;
-        if status != 200 {
-            let snippet: String = body.chars().take(200).collect();
-            return Err(http(format!("HTTP {status}: {snippet}")));
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.body_mut().read_to_string().map_err(|e| transport(e, "reading the body: "))?;
+        if status == 200 {
+            return Ok(body);
         }
-        Ok(body)
+        let snippet: String = body.chars().take(200).collect();
+        let retry = match status {
+            429 => Some(Retryable::RateLimited),
+            500..=599 => Some(Retryable::ServerError),
+            _ => None,
+        };
+        Err(Failure { msg: format!("HTTP {status}: {snippet}"), retry, retry_after })
     }
 
     /// Every market matching `query`, following `cursor` pages (`limit=1000`).
@@ -468,12 +648,143 @@ mod tests {
 
     #[test]
     fn errors_name_the_url_and_status() {
-        let (base, h) = serve(vec![("/trade-api/v2/markets".into(), 429, "{\"error\":\"too many\"}".into())], 1);
+        let (base, h) = serve(vec![("/trade-api/v2/markets".into(), 404, "{\"code\":\"not_found\"}".into())], 1);
         let c = RestClient::new(&base);
         let q = MarketQuery { series: vec!["X".into()], ..Default::default() };
         let e = c.markets(&q).unwrap_err().to_string();
         h.join().unwrap();
-        assert!(e.contains("/markets?limit=1000&series_ticker=X") && e.contains("HTTP 429"), "{e}");
+        assert!(e.contains("/markets?limit=1000&series_ticker=X") && e.contains("HTTP 404"), "{e}");
         assert!(RestClient::new(&base).markets(&MarketQuery::default()).unwrap_err().to_string().contains("--series"));
+    }
+
+    /// One scripted answer: status, extra header lines, body; `None` = drop the connection
+    /// without answering (a reset).
+    type Answer = Option<(u16, &'static str, String)>;
+
+    /// A one-thread HTTP/1.1 server on loopback answering requests in order from `script`,
+    /// whatever their path; returns the paths asked.
+    fn serve_script(script: Vec<Answer>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/trade-api/v2", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for answer in script {
+                let (mut s, _) = l.accept().unwrap();
+                let Some((code, headers, body)) = answer else {
+                    // closing with the request unread makes the kernel send a RST
+                    std::thread::sleep(Duration::from_millis(50));
+                    seen.push("(reset)".to_string());
+                    drop(s);
+                    continue;
+                };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                seen.push(line.split(' ').nth(1).unwrap_or("").to_string());
+            }
+            seen
+        });
+        (base, h)
+    }
+
+    fn fast_retry() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(2),
+            max_total_wait: Duration::from_secs(3),
+        }
+    }
+
+    const TOO_MANY: &str = r#"{"error":"too many requests"}"#;
+
+    #[test]
+    fn rate_limits_5xx_and_resets_are_retried_then_the_universe_loads() {
+        let market = r#"{"ticker":"KXT-26JAN01-T1","event_ticker":"KXT-26JAN01","market_type":"binary","status":"active",
+            "price_level_structure":"linear_cent","price_ranges":[{"start":"0.0000","end":"1.0000","step":"0.0100"}]}"#;
+        let ok = |b: String| Some((200, "", b));
+        let script = vec![
+            Some((429, "retry-after: 1\r\n", TOO_MANY.to_string())),
+            Some((429, "", TOO_MANY.to_string())),
+            ok(format!(r#"{{"markets":[{market}],"cursor":""}}"#)),
+            Some((503, "", r#"{"code":"service_unavailable"}"#.to_string())),
+            None,
+            ok(r#"{"event":{"event_ticker":"KXT-26JAN01","series_ticker":"KXT","mutually_exclusive":true}}"#.into()),
+            ok(r#"{"series":{"ticker":"KXT","fee_type":"quadratic","fee_multiplier":1}}"#.into()),
+        ];
+        let (base, h) = serve_script(script);
+        let c = RestClient::new(&base).with_retry(fast_retry());
+        let q = MarketQuery { series: vec!["KXT".into()], tickers: vec![], status: "open".into() };
+        let t0 = std::time::Instant::now();
+        let header = c.universe_header(&q, "test").unwrap();
+        let took = t0.elapsed();
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), 7, "{seen:?}");
+        assert!(seen[..3].iter().all(|p| p.starts_with("/trade-api/v2/markets?")), "{seen:?}");
+        assert_eq!(seen[3], "/trade-api/v2/events/KXT-26JAN01");
+        assert_eq!(seen[4], "(reset)");
+        assert_eq!(seen[5], "/trade-api/v2/events/KXT-26JAN01");
+        assert_eq!(header.markets.len(), 1);
+        assert!(header.events[0].mutually_exclusive);
+        // Retry-After: 1 was honoured (the backoff alone would have waited 10 ms)
+        assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[test]
+    fn too_many_429s_give_up_with_a_clear_error() {
+        let (base, h) = serve_script((0..4).map(|_| Some((429, "", TOO_MANY.to_string()))).collect());
+        let c = RestClient::new(&base).with_retry(fast_retry());
+        let q = MarketQuery { series: vec!["X".into()], ..Default::default() };
+        let e = c.markets(&q).unwrap_err();
+        assert_eq!(h.join().unwrap().len(), 4);
+        assert!(matches!(e, MetadataError::GaveUp { attempts: 4, .. }), "{e:?}");
+        let e = e.to_string();
+        for want in
+            ["/markets?limit=1000&series_ticker=X", "gave up after 4 attempts", "HTTP 429", "rate limit", "run again"]
+        {
+            assert!(e.contains(want), "{want:?} missing from: {e}");
+        }
+
+        // a Retry-After longer than the bounds allow: one request, no pointless sleep
+        let (base, h) = serve_script(vec![Some((429, "Retry-After: 60\r\n", TOO_MANY.to_string()))]);
+        let t0 = std::time::Instant::now();
+        let e = RestClient::new(&base).with_retry(fast_retry()).balance().unwrap_err().to_string();
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert_eq!(h.join().unwrap().len(), 1);
+        assert!(e.contains("gave up after 1 attempts") && e.contains("Retry-After 60 s"), "{e}");
+
+        // 5xx advice differs; a 400 is not retried
+        let (base, h) = serve_script((0..2).map(|_| Some((500, "", "{}".to_string()))).collect());
+        let c = RestClient::new(&base).with_retry(RetryPolicy { max_attempts: 2, ..fast_retry() });
+        let e = c.balance().unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(e.contains("HTTP 500") && e.contains("exchange/status"), "{e}");
+        let (base, h) = serve_script(vec![Some((400, "", r#"{"code":"bad_request"}"#.to_string()))]);
+        let e = RestClient::new(&base).with_retry(fast_retry()).balance().unwrap_err();
+        assert_eq!(h.join().unwrap().len(), 1);
+        assert!(matches!(e, MetadataError::Http { .. }) && e.to_string().contains("HTTP 400"), "{e}");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy::default();
+        let waits: Vec<u64> = (1..=6).map(|n| p.backoff(n).as_millis() as u64).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 2000, 2000]);
+        // the default bounds fit their five attempts into the total budget
+        let total: Duration = (1..p.max_attempts).map(|n| p.backoff(n)).sum();
+        assert!(total <= p.max_total_wait, "{total:?}");
+        assert_eq!(RetryPolicy::none().max_attempts, 1);
     }
 }
