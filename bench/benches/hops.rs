@@ -98,6 +98,7 @@ fn fees_risk_encode(c: &mut Criterion) {
                 black_box(
                     enc.encode(&NewOrderFields {
                         ticker: "KXHIGHNY-26AUG12-T90",
+                        session: 0x5f3a_09c1,
                         slot: 0,
                         order_ref: OrderRef(r),
                         side: BookSide::Bid,

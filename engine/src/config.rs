@@ -6,6 +6,7 @@
 //! Without a file the built-in defaults apply; the shipped `config/*.toml` state exactly those
 //! defaults (a test keeps them equal).
 
+use crate::gateway::ratelimit::Tier;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ pub struct EngineConfig {
     pub strategies_dir: PathBuf,
     /// The risk limits loaded from `risk_file`.
     pub risk: RiskConfig,
+    /// The account's Kalshi API rate-limit tier (`rate_limit_tier`: `basic`, `advanced`,
+    /// `expert`, `premier`, `paragon`, `prime`, `prestige`; default `basic`): sets the token
+    /// buckets the live gateway holds orders in (`kalshi-protocol.md` §3.8).
+    pub rate_limit_tier: Tier,
 }
 
 /// `risk.toml`, validated.
@@ -102,6 +107,7 @@ impl Default for EngineConfig {
             risk_file: PathBuf::from("risk.toml"),
             strategies_dir: PathBuf::from("strategies"),
             risk: RiskConfig::default(),
+            rate_limit_tier: Tier::Basic,
         }
     }
 }
@@ -116,6 +122,7 @@ struct RawEngine {
     timer_interval_ms: Option<toml::Value>,
     risk: Option<toml::Value>,
     strategies_dir: Option<toml::Value>,
+    rate_limit_tier: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -259,7 +266,7 @@ impl EngineConfig {
     /// Parses `engine.toml` text and loads the risk file it names (relative to `file`'s folder).
     pub fn parse(text: &str, file: &Path) -> Result<EngineConfig, ConfigError> {
         let mut errors = Vec::new();
-        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir";
+        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir, rate_limit_tier";
         let raw: RawEngine = parse_collecting(text, &mut errors, known).unwrap_or_default();
         let d = EngineConfig::default();
         let capital = money(&raw.capital, "capital", d.capital, &mut errors);
@@ -277,6 +284,16 @@ impl EngineConfig {
             Some(other) => {
                 errors.push(format!("`topology` must be \"fused\", got {other:?}"));
                 Topology::Fused
+            }
+        };
+        let rate_limit_tier = match raw.rate_limit_tier.as_ref().map(|v| v.as_str()) {
+            None => d.rate_limit_tier,
+            Some(Some(name)) if Tier::parse(name).is_some() => Tier::parse(name).unwrap_or(d.rate_limit_tier),
+            Some(other) => {
+                let names: Vec<&str> = Tier::ALL.iter().map(|t| t.name()).collect();
+                let got = other.map_or("a value that is not a string".to_string(), |s| format!("{s:?}"));
+                errors.push(format!("`rate_limit_tier` must be one of {}, got {got}", names.join(", ")));
+                d.rate_limit_tier
             }
         };
         let ring_capacity =
@@ -324,6 +341,7 @@ impl EngineConfig {
                 risk_file: risk_path,
                 strategies_dir: base.join(strategies_dir),
                 risk,
+                rate_limit_tier,
             })
         } else {
             Err(ConfigError { file: file.to_path_buf(), errors })
@@ -378,6 +396,7 @@ mod tests {
         assert_eq!(c.intents_per_callback, d.intents_per_callback);
         assert_eq!(c.timer_interval_ns, d.timer_interval_ns);
         assert_eq!(c.risk, d.risk);
+        assert_eq!(c.rate_limit_tier, d.rate_limit_tier);
         assert!(c.strategies_dir.ends_with("strategies"));
     }
 
@@ -387,7 +406,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("risk.toml"), "max_order_contracts = \"-1\"\nmax_price = \"1.5\"\nbogus = 1\n")
             .unwrap();
-        let text = "capital = 5\nring_capacity = 1000\ncapitol = \"1\"\naccount_precision = \"mills\"\n";
+        let text = "capital = 5\nring_capacity = 1000\ncapitol = \"1\"\naccount_precision = \"mills\"\nrate_limit_tier = \"gold\"\n";
         let e = EngineConfig::parse(text, &dir.join("engine.toml")).unwrap_err();
         let all = e.to_string();
         for needle in [
@@ -395,12 +414,22 @@ mod tests {
             "`ring_capacity` must be an integer in 1024",
             "unknown key `capitol`",
             "`account_precision` must be",
+            "`rate_limit_tier` must be one of basic, advanced, expert, premier, paragon, prime, prestige, got \"gold\"",
             "`max_order_contracts` must be a positive",
             "`max_price`",
             "unknown key `bogus`",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(e.errors.len(), 7, "{all}");
+        assert_eq!(e.errors.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn rate_limit_tier_is_read_by_name() {
+        let dir = std::env::temp_dir().join(format!("strike-cfg-tier-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("risk.toml"), "").unwrap();
+        let c = EngineConfig::parse("rate_limit_tier = \"premier\"\n", &dir.join("engine.toml")).unwrap();
+        assert_eq!(c.rate_limit_tier, Tier::Premier);
     }
 }

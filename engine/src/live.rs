@@ -159,11 +159,18 @@ pub fn stop_flag() -> &'static AtomicBool {
 pub fn run(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin], live: bool) -> Result<RunOutcome, String> {
     let (_, rest) = venue_urls(v)?;
     let header = load_markets(v, rest.as_deref())?;
-    let (src, creds) = connect(v, &header, &["orderbook_delta", "trade", "market_lifecycle_v2"])?;
+    // our own orders' fills and updates ride the same connection (the gateway reads them)
+    let channels: &[&str] = if live {
+        &["orderbook_delta", "trade", "market_lifecycle_v2", "fill", "user_orders"]
+    } else {
+        &["orderbook_delta", "trade", "market_lifecycle_v2"]
+    };
+    let (src, creds) = connect(v, &header, channels)?;
     let venue = if live {
         let base = rest.ok_or("--live needs the venue's REST base (--rest URL for a URL venue)")?;
         let mut rc = crate::gateway::rest::RestConfig::new(&base, tls_for(v)?, &creds.key_id);
         rc.request_timeout = Duration::from_secs(5);
+        rc.tier = cfg.rate_limit_tier;
         let metas = strike_sim::universe::UniverseData::from_header(&header)
             .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "))?
             .markets;

@@ -140,6 +140,7 @@ fn gateway(srv: &RestServer, tweak: impl FnOnce(&mut RestConfig)) -> Rig {
     let signer = BackgroundSigner::spawn(Arc::clone(&key), DEFAULT_REFRESH).unwrap();
     let mut cfg = RestConfig::new(&srv.url(), WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(), KEY_ID);
     cfg.connect_addr = Some(srv.addr());
+    cfg.session_id = SESSION;
     cfg.backoff_min = Duration::from_millis(10);
     cfg.backoff_max = Duration::from_millis(200);
     tweak(&mut cfg);
@@ -236,8 +237,11 @@ fn server_order(srv: &RestServer, coid: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no order {coid} on the server"))
 }
 
+/// The session id of the gateway under test (its `client_order_id`s carry it).
+const SESSION: u32 = 0x5e55_1011;
+
 fn coid(order_ref: u64) -> String {
-    format!("strk-{STRATEGY:02x}-{order_ref:016x}")
+    format!("strk-{SESSION:08x}-{STRATEGY:02x}-{order_ref:016x}")
 }
 
 // ---- tests ----
@@ -519,4 +523,154 @@ fn the_live_stage_refuses_resting_orders_without_sending_them() {
     assert_eq!(srv.stats().creates, 0, "nothing reached the exchange");
     assert_eq!(live.stats.rejects.get("live_gtc_refused"), 1);
     drop(signer);
+}
+
+// ---- the live gateway stage: private stream, resync, positions ----
+
+use strike_engine::gateway::live::{LiveGateway, SyncState};
+use strike_engine::pipeline::events::PrivateEvent;
+
+struct LiveRig {
+    lg: LiveGateway,
+    orders: rtrb::Producer<OrderRequest>,
+    exec: rtrb::Consumer<ExecEvent>,
+    private: rtrb::Producer<PrivateEvent>,
+    seen: Vec<ExecEvent>,
+    _signer: BackgroundSigner,
+}
+
+fn live_stage(srv: &RestServer) -> LiveRig {
+    let key = Arc::new(load_private_key(&private_key("test_rsa_pkcs1.pem")).unwrap());
+    let signer = BackgroundSigner::spawn(Arc::clone(&key), DEFAULT_REFRESH).unwrap();
+    let mut cfg = RestConfig::new(&srv.url(), WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(), KEY_ID);
+    cfg.connect_addr = Some(srv.addr());
+    cfg.backoff_min = Duration::from_millis(10);
+    let metas = UniverseData::from_header(&recording().header).unwrap().markets;
+    let gw = RestGateway::new(cfg, &metas, signer.reader(), key).unwrap();
+    let (orders, ord_rx) = rtrb::RingBuffer::new(64);
+    let (exec_tx, exec) = rtrb::RingBuffer::new(64);
+    let (private, priv_rx) = rtrb::RingBuffer::new(16);
+    let lg = LiveGateway::new(gw, ord_rx, exec_tx, strike_engine::telemetry::Clock::default()).with_private(priv_rx);
+    LiveRig { lg, orders, exec, private, seen: Vec::new(), _signer: signer }
+}
+
+impl LiveRig {
+    fn until(&mut self, what: &str, mut done: impl FnMut(&LiveRig) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.lg.poll();
+            while let Ok(e) = self.exec.pop() {
+                self.seen.push(e);
+            }
+            if done(self) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {:#?}", self.seen);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn send(&mut self, r: OrderRequest) {
+        self.orders.push(r).unwrap();
+    }
+
+    fn up(&mut self) {
+        self.private.push(PrivateEvent::Up).unwrap();
+        self.until("live", |r| r.lg.sync_state() == SyncState::Live);
+    }
+
+    fn status(&self, order_ref: u64) -> Option<(OrderStatus, RejectReason, Qty)> {
+        self.seen.iter().rev().find_map(|e| match e {
+            ExecEvent::Update { update, .. } if update.order_ref == OrderRef(order_ref) => {
+                Some((update.status, update.reason, update.remaining))
+            }
+            _ => None,
+        })
+    }
+
+    fn fills(&self, order_ref: u64) -> Vec<(Price, Qty, strike_sdk::fees::Liquidity)> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                ExecEvent::Fill { fill, .. } if fill.order_ref == OrderRef(order_ref) => {
+                    Some((fill.yes_price, fill.qty, fill.liquidity))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn live_stage_refuses_orders_until_the_private_stream_is_up_and_the_venue_is_read() {
+    let srv = server(|_| {});
+    let mut r = live_stage(&srv);
+    assert_eq!(r.lg.sync_state(), SyncState::Waiting);
+    r.send(new(1, A, BookSide::Bid, 45, 5, TimeInForce::Fok));
+    r.until("order 1 refused", |r| r.status(1).is_some());
+    assert_eq!(r.status(1), Some((OrderStatus::Rejected, RejectReason::Halted, Qty::ZERO)));
+    assert_eq!(r.lg.stats.rejects.get("live_syncing"), 1);
+    assert_eq!(srv.stats().requests_to("POST", "/portfolio/events/orders"), 0, "nothing reached the venue");
+
+    r.up();
+    assert_eq!(srv.stats().requests_to("GET", "/portfolio/positions"), 1, "positions read before trading");
+    // a flat account: nothing to correct
+    assert!(!r.seen.iter().any(|e| matches!(e, ExecEvent::Position { .. })));
+    r.send(new(2, A, BookSide::Bid, 45, 5, TimeInForce::Fok));
+    r.until("order 2 filled", |r| r.status(2).is_some_and(|s| s.0 == OrderStatus::Filled));
+    assert_eq!(r.fills(2), vec![(Price(4500), Qty::contracts(5), strike_sdk::fees::Liquidity::Taker)]);
+}
+
+#[test]
+fn positions_held_before_the_run_are_taken_from_the_venue() {
+    let srv = server(|_| {});
+    // an earlier session bought 5 YES at 0.45 and 3 NO (sold YES into the 0.20 bid) on B
+    let mut earlier = gateway(&srv, |_| {});
+    earlier.submit(new(1, A, BookSide::Bid, 45, 5, TimeInForce::Fok));
+    earlier.wait_phase(1, Phase::Executed);
+    earlier.submit(new(2, B, BookSide::Ask, 20, 3, TimeInForce::Fok));
+    earlier.wait_phase(2, Phase::Executed);
+
+    let mut r = live_stage(&srv);
+    r.up();
+    let mut pos: Vec<(MarketId, Qty, Money)> = r
+        .seen
+        .iter()
+        .filter_map(|e| match *e {
+            ExecEvent::Position { market, qty, cost } => Some((market, qty, cost)),
+            _ => None,
+        })
+        .collect();
+    pos.sort_by_key(|p| p.0 .0);
+    // A: +5 YES costing $2.25. B: 3 NO bought at $0.80 = 3 YES sold at $0.20: YES cost −$0.60.
+    assert_eq!(pos, vec![(A, Qty::contracts(5), Money(2_250_000)), (B, Qty::contracts(-3), Money(-600_000))]);
+    assert_eq!(r.lg.stats.events.get("positions_synced"), 2);
+}
+
+#[test]
+fn a_fill_missed_while_the_stream_was_down_comes_out_of_the_resync() {
+    let srv = server(|_| {});
+    let mut r = live_stage(&srv);
+    r.up();
+    r.send(new(1, A, BookSide::Bid, 42, 5, TimeInForce::Gtc));
+    r.until("order 1 resting", |r| r.status(1).is_some_and(|s| s.0 == OrderStatus::Resting));
+
+    // the connection drops; meanwhile an outside seller hits our bid for 3
+    r.private.push(PrivateEvent::Down).unwrap();
+    r.until("waiting", |r| r.lg.sync_state() == SyncState::Waiting);
+    assert_eq!(srv.external_trade("KXT-A", BookSide::Bid, Price(4200), Qty::contracts(3)).unwrap(), Qty::contracts(3));
+    r.send(new(2, A, BookSide::Bid, 45, 1, TimeInForce::Fok));
+    r.until("order 2 refused", |r| r.status(2).is_some());
+    assert_eq!(r.status(2).unwrap().1, RejectReason::Halted);
+    assert!(r.fills(1).is_empty(), "nothing said the order filled yet");
+
+    // back up: the listing reports the fill, exactly once, before trading resumes
+    r.up();
+    assert_eq!(r.fills(1), vec![(Price(4200), Qty::contracts(3), strike_sdk::fees::Liquidity::Maker)]);
+    let (status, _, remaining) = r.status(1).unwrap();
+    assert_eq!((status, remaining), (OrderStatus::Resting, Qty::contracts(2)));
+    assert_eq!(srv.stats().requests_to("GET", "/portfolio/orders"), 1);
+    // the fill was ours and is in the tally: the position read finds nothing to correct
+    assert!(!r.seen.iter().any(|e| matches!(e, ExecEvent::Position { .. })));
+    assert_eq!(r.lg.stats.events.get("resyncs"), 2);
 }

@@ -20,9 +20,9 @@ pub mod parse;
 pub mod seq;
 pub mod ws;
 
-use crate::pipeline::events::{FeedCommand, MdEvent, StaleReason};
+use crate::pipeline::events::{FeedCommand, MdEvent, PrivateEvent, StaleReason, PRIVATE_FRAME_CAP};
 use crate::telemetry::{Clock, Counters, Hop, Latency};
-use parse::{FrameParser, LifecycleKind, MarketIndex, ParseFault, Parsed};
+use parse::{Channel, FrameParser, LifecycleKind, MarketIndex, ParseFault, Parsed};
 use seq::{SeqCheck, Sequencer};
 use strike_sdk::market::MarketId;
 use strike_sdk::order::Trade;
@@ -119,6 +119,70 @@ pub struct FeedStats {
     pub untracked_sids: u64,
     /// Connections lost (live sources).
     pub disconnects: u64,
+    /// Private frames (`fill`, `user_order`) forwarded to the gateway.
+    pub private_forwarded: u64,
+    /// Private frames that could not be forwarded (full ring, longer than
+    /// [`PRIVATE_FRAME_CAP`]); each one makes the gateway reconcile.
+    pub private_lost: u64,
+}
+
+/// The feed's end of the private stream to the gateway; see [`PrivateEvent`].
+struct PrivateLink {
+    ring: rtrb::Producer<PrivateEvent>,
+    /// Bit 0: `fill` subscribed in this session; bit 1: `user_orders`.
+    acked: u8,
+    /// Both subscribed and `Up` reported.
+    up: bool,
+    /// A loss happened: `Down` (and `Up` if up) still to be delivered.
+    owe: bool,
+}
+
+impl PrivateLink {
+    fn frame(&mut self, recv_ns: u64, text: &[u8], stats: &mut FeedStats) {
+        if text.len() > PRIVATE_FRAME_CAP {
+            stats.private_lost += 1;
+            self.owe = true;
+            return;
+        }
+        let mut ev = PrivateEvent::Frame { recv_ns, len: text.len() as u16, bytes: [0; PRIVATE_FRAME_CAP] };
+        if let PrivateEvent::Frame { bytes, .. } = &mut ev {
+            bytes[..text.len()].copy_from_slice(text);
+        }
+        if self.ring.push(ev).is_ok() {
+            stats.private_forwarded += 1;
+        } else {
+            stats.private_lost += 1;
+            self.owe = true;
+        }
+    }
+
+    fn subscribed(&mut self, bit: u8) {
+        self.acked |= bit;
+        if self.acked == 3 && !self.up {
+            self.up = true;
+            if !self.owe && self.ring.push(PrivateEvent::Up).is_err() {
+                self.owe = true;
+            }
+        }
+    }
+
+    fn disconnected(&mut self) {
+        self.acked = 0;
+        self.up = false;
+        self.owe = true;
+    }
+
+    /// Delivers an owed `Down` (+ `Up`) once the ring has room.
+    #[inline]
+    fn tick(&mut self) {
+        if self.owe && self.ring.slots() >= 2 {
+            let _ = self.ring.push(PrivateEvent::Down);
+            if self.up {
+                let _ = self.ring.push(PrivateEvent::Up);
+            }
+            self.owe = false;
+        }
+    }
 }
 
 /// The feed stage; see the module docs.
@@ -132,6 +196,7 @@ pub struct FeedStage<S: FrameSource, I: MarketIndex> {
     staging: Vec<MdEvent>,
     cursors: Vec<usize>,
     stale: Vec<bool>,
+    private: Option<PrivateLink>,
     clock: Clock,
     /// Latency of the feed's hops.
     pub latency: Latency,
@@ -180,6 +245,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             staging: Vec::with_capacity(max_levels + 2 * n_markets + 8),
             cursors: vec![0; n],
             stale: vec![false; n_markets],
+            private: None,
             clock,
             latency: Latency::default(),
             stats: FeedStats {
@@ -189,6 +255,13 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             },
             done: false,
         }
+    }
+
+    /// Forwards the account's private frames (`fill`, `user_order`) and the state of their
+    /// subscriptions to the gateway on `ring` (live trading). Without it they are only counted.
+    pub fn with_private(mut self, ring: rtrb::Producer<PrivateEvent>) -> Self {
+        self.private = Some(PrivateLink { ring, acked: 0, up: false, owe: false });
+        self
     }
 
     /// Delivers staged events to every ring; true when all were delivered.
@@ -235,6 +308,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     #[cold]
     fn disconnected(&mut self) {
         self.stats.disconnects += 1;
+        if let Some(p) = self.private.as_mut() {
+            p.disconnected();
+        }
         for i in 0..self.stale.len() {
             if !self.stale[i] {
                 self.stale[i] = true;
@@ -257,6 +333,9 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     self.source.request_snapshot(sid, market);
                 }
             }
+        }
+        if let Some(p) = self.private.as_mut() {
+            p.tick();
         }
         if !self.staging.is_empty() && !self.flush() {
             return Poll::Busy;
@@ -281,6 +360,15 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
         self.stats.frames += 1;
         let (ty, parsed) = self.parser.parse(bytes, &self.index);
         self.stats.by_type.bump(ty);
+        if let Some(p) = self.private.as_mut() {
+            if ty == "fill" || ty == "user_order" {
+                // the gateway reads them whole (order ids, statuses); a fill on a market outside
+                // the universe is still ours
+                p.frame(recv_ns, bytes, &mut self.stats);
+                self.latency.record(Hop::FeedParse, self.clock.ns(t0, self.clock.raw()));
+                return Poll::Busy;
+            }
+        }
         match parsed {
             Err(f) => self.fault(f, ty),
             Ok(p) => self.handle(p, recv_ns, t0),
@@ -370,7 +458,14 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 self.mark_sid_stale(sid, StaleReason::Resubscribed);
                 self.seq.remove(sid);
             }
-            Parsed::Subscribed { sid, .. } => {
+            Parsed::Subscribed { sid, channel, .. } => {
+                if let Some(p) = self.private.as_mut() {
+                    match channel {
+                        Channel::Fill => p.subscribed(1),
+                        Channel::UserOrders => p.subscribed(2),
+                        _ => {}
+                    }
+                }
                 // A known sid acked again is a new epoch (reconnect): its books are unknown
                 // until their snapshots arrive.
                 self.mark_sid_stale(sid, StaleReason::Resubscribed);

@@ -160,6 +160,8 @@ pub enum OpKind {
     Decrease,
     /// `GET /portfolio/orders` (reconciliation).
     GetOrders,
+    /// `GET /portfolio/positions` (resync).
+    GetPositions,
 }
 
 impl OpKind {
@@ -174,6 +176,7 @@ impl OpKind {
             OpKind::Amend => "amend",
             OpKind::Decrease => "decrease",
             OpKind::GetOrders => "get_orders",
+            OpKind::GetPositions => "get_positions",
         }
     }
 }
@@ -233,6 +236,18 @@ pub enum GatewayEvent {
     },
     /// `DELETE /portfolio/events/orders` (cancel all) was accepted.
     CancelledAll,
+    /// A resync read the venue's position in a market of the universe
+    /// (`GET /portfolio/positions`).
+    Position {
+        /// Market.
+        market: MarketId,
+        /// `position_fp`: hundredths of a contract, + YES / − NO.
+        qty: Qty,
+        /// `market_exposure_dollars`: what the position cost, micro-dollars (≥ 0).
+        exposure: Money,
+    },
+    /// The last page of a positions read was handled: every `Position` of it is out.
+    PositionsRead,
 }
 
 impl GatewayEvent {
@@ -376,6 +391,7 @@ pub struct OrderTable {
     by_order_id: HashMap<OrderId, OrderKey>,
     retiring: VecDeque<(OrderKey, u64)>,
     capacity: usize,
+    session: u32,
     /// `user_order` / `fill` messages that named no order of this table.
     pub unknown_messages: u64,
     /// Rejects that arrived for an order the venue had already acknowledged (ignored).
@@ -389,9 +405,15 @@ impl fmt::Debug for OrderTable {
 }
 
 impl OrderTable {
-    /// A table for up to `capacity` orders at once (allocated now).
+    /// A table for up to `capacity` orders at once (allocated now), session id 0.
     pub fn new(capacity: usize) -> OrderTable {
+        OrderTable::with_session(capacity, 0)
+    }
+
+    /// A table whose `client_order_id`s carry `session` ([`super::encode::new_session_id`]).
+    pub fn with_session(capacity: usize, session: u32) -> OrderTable {
         OrderTable {
+            session,
             slots: Vec::with_capacity(capacity),
             gens: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
@@ -416,7 +438,7 @@ impl OrderTable {
 
     /// Adds `o` in phase `PendingSend`.
     pub fn insert(&mut self, o: NewOrder) -> Result<OrderKey, TableError> {
-        let coid = client_order_id(o.strategy, o.order_ref);
+        let coid = client_order_id(self.session, o.strategy, o.order_ref);
         if self.by_client_id.contains_key(&coid) {
             return Err(TableError::Duplicate);
         }
@@ -480,9 +502,14 @@ impl OrderTable {
         self.by_order_id.get(&OrderId::exact(oid)?).copied()
     }
 
+    /// The session id in this table's `client_order_id`s.
+    pub fn session(&self) -> u32 {
+        self.session
+    }
+
     /// The order `order_ref` of `strategy`.
     pub fn find_ref(&self, strategy: u16, order_ref: OrderRef) -> Option<OrderKey> {
-        self.by_client_id.get(&client_order_id(strategy, order_ref)).copied()
+        self.by_client_id.get(&client_order_id(self.session, strategy, order_ref)).copied()
     }
 
     fn find_msg(&self, coid: &str, oid: &str) -> Option<OrderKey> {
@@ -1046,7 +1073,7 @@ mod tests {
     }
 
     fn coid() -> String {
-        String::from_utf8(client_order_id(1, OrderRef(7)).to_vec()).unwrap()
+        String::from_utf8(client_order_id(0, 1, OrderRef(7)).to_vec()).unwrap()
     }
 
     #[derive(Clone, Copy, Debug)]
@@ -1262,7 +1289,7 @@ mod tests {
         let mut o2 = order(TimeInForce::Gtc, 10);
         o2.order_ref = OrderRef(8);
         let k2 = t.insert(o2).unwrap();
-        let c2 = String::from_utf8(client_order_id(1, OrderRef(8)).to_vec()).unwrap();
+        let c2 = String::from_utf8(client_order_id(0, 1, OrderRef(8)).to_vec()).unwrap();
         out.clear();
         t.on_user_order(
             &UserOrderUpdate {

@@ -66,6 +66,12 @@ pub struct GatewayStats {
     pub cancel_misses: u64,
     /// Body bytes encoded.
     pub bytes: u64,
+    /// Faults of a live venue by kind (an unreadable private frame, a failed resync, a position
+    /// that differs where an order is live); empty for the paper venue.
+    pub faults: Counters,
+    /// What a live venue went through, by kind (private frames, the stream going down,
+    /// resyncs, positions set to the venue's figure); empty for the paper venue.
+    pub events: Counters,
 }
 
 /// One order as it reached the venue (kept only when the order log is enabled, for tests and
@@ -286,6 +292,7 @@ impl PaperVenue {
         let te = self.clock.raw();
         let body = self.encoder.encode(&NewOrderFields {
             ticker: meta.ticker.as_str(),
+            session: 0,
             slot: strategy,
             order_ref,
             side,

@@ -85,6 +85,10 @@ pub const REST_BASE_PATH: &str = "/trade-api/v2";
 
 const ORDERS_PATH: &str = "/trade-api/v2/portfolio/events/orders";
 const LIST_PATH: &str = "/trade-api/v2/portfolio/orders";
+const POSITIONS_PATH: &str = "/trade-api/v2/portfolio/positions";
+
+/// Positions per page (`GET /portfolio/positions` allows 1–1000).
+const POSITIONS_LIMIT: u64 = 1000;
 
 /// Orders per reconciliation page (`GET /portfolio/orders` allows 1–200).
 const LIST_LIMIT: u64 = 200;
@@ -135,6 +139,9 @@ pub struct RestConfig {
     pub max_response: usize,
     /// Requests queued before the queue grows (default 4,096).
     pub queue_capacity: usize,
+    /// The session id in every `client_order_id` ([`super::encode::new_session_id`], drawn
+    /// by [`RestConfig::new`]): keeps this run's ids apart from an earlier run's on the key.
+    pub session_id: u32,
 }
 
 impl fmt::Debug for RestConfig {
@@ -171,6 +178,7 @@ impl RestConfig {
             max_batch: 20,
             max_response: 4 << 20,
             queue_capacity: 4096,
+            session_id: super::encode::new_session_id(),
         }
     }
 }
@@ -248,6 +256,12 @@ pub struct RestStats {
     pub reconciliations: u64,
     /// Reconciliation reads written.
     pub reconciliation_reads: u64,
+    /// Resyncs started ([`RestGateway::resync`]).
+    pub resyncs: u64,
+    /// Acknowledged orders a resync listing did not show (their state kept as last reported).
+    pub resync_missing: u64,
+    /// `GET /portfolio/positions` pages requested.
+    pub position_reads: u64,
     /// Requests the venue refused (4xx other than 429), per request.
     pub rejects: u64,
     /// Age of the last signed header written, ns.
@@ -283,6 +297,13 @@ enum Op {
         min_ts_s: u64,
         cursor: Option<String>,
         orders: Vec<OrderKey>,
+        /// An order absent from the listing is sent again (a create whose outcome is unknown);
+        /// false for a resync of acknowledged orders.
+        resend_missing: bool,
+    },
+    /// `GET /portfolio/positions` (a resync), following `cursor`.
+    GetPositions {
+        cursor: Option<String>,
     },
 }
 
@@ -297,6 +318,7 @@ impl Op {
             Op::Amend { .. } => OpKind::Amend,
             Op::Decrease { .. } => OpKind::Decrease,
             Op::GetOrders { .. } => OpKind::GetOrders,
+            Op::GetPositions { .. } => OpKind::GetPositions,
         }
     }
 
@@ -305,8 +327,13 @@ impl Op {
         match self {
             Op::Create(k) | Op::Cancel(k) | Op::Amend { key: k, .. } | Op::Decrease { key: k, .. } => Some(*k),
             Op::BatchCreate(ks) | Op::BatchCancel(ks) | Op::GetOrders { orders: ks, .. } => ks.first().copied(),
-            Op::CancelAll(_) => None,
+            Op::CancelAll(_) | Op::GetPositions { .. } => None,
         }
+    }
+
+    /// A read (reconciliation or resync).
+    fn is_read(&self) -> bool {
+        matches!(self, Op::GetOrders { .. } | Op::GetPositions { .. })
     }
 }
 
@@ -409,6 +436,23 @@ struct OrdersPage<'a> {
     orders: Vec<OrderObj<'a>>,
     #[serde(borrow, default)]
     cursor: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct PositionsPage<'a> {
+    #[serde(borrow, default)]
+    market_positions: Vec<PositionObj<'a>>,
+    #[serde(borrow, default)]
+    cursor: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct PositionObj<'a> {
+    #[serde(borrow)]
+    ticker: Cow<'a, str>,
+    position_fp: Num,
+    #[serde(default)]
+    market_exposure_dollars: Option<Num>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,7 +605,7 @@ impl Core {
             Op::BatchCreate(ks) => (Bucket::BATCH, cost::BATCH_CREATE_PER_ORDER * ks.len() as u32),
             Op::BatchCancel(ks) => (Bucket::BATCH, cost::BATCH_CANCEL_PER_ORDER * ks.len() as u32),
             Op::CancelAll(_) => (Bucket::write(0), cost::CANCEL_ALL),
-            Op::GetOrders { .. } => (Bucket::Read, cost::READ),
+            Op::GetOrders { .. } | Op::GetPositions { .. } => (Bucket::Read, cost::READ),
         }
     }
 
@@ -597,7 +641,7 @@ impl Core {
                     }
                 }
             }
-            Op::CancelAll(_) | Op::GetOrders { .. } => Some(true),
+            Op::CancelAll(_) | Op::GetOrders { .. } | Op::GetPositions { .. } => Some(true),
         }
     }
 
@@ -746,11 +790,12 @@ impl Core {
         out.clear();
         let kind = req.op.kind();
         let attempt = req.retries + 1;
+        let session = self.orders.session();
         let age = match &mut req.op {
             Op::Create(k) => {
                 let key = *k;
                 let Some((m, o)) = self.orders.get(key).and_then(|r| self.new_fields(r)) else { return false };
-                let body = self.encoder.encode(&order_fields(&m, &o));
+                let body = self.encoder.encode(&order_fields(&m, &o, session));
                 let body_len = body.len();
                 let h = self.headers.latest(FixedPath::CreateOrder);
                 let Some(n) = write_auth_headers(&self.key_id, &h, &mut self.auth).ok() else { return false };
@@ -781,7 +826,7 @@ impl Core {
                     if i > 0 {
                         self.scratch.push(b',');
                     }
-                    let body = self.encoder.encode(&order_fields(&m, &o));
+                    let body = self.encoder.encode(&order_fields(&m, &o, session));
                     self.scratch.extend_from_slice(body);
                 }
                 self.scratch.extend_from_slice(b"]}");
@@ -890,7 +935,7 @@ impl Core {
                 let Some(age) = self.signed_body("POST", path.as_str(), kind, key, now_ns, out) else { return false };
                 age
             }
-            Op::GetOrders { market, min_ts_s, cursor, orders } => {
+            Op::GetOrders { market, min_ts_s, cursor, orders, .. } => {
                 let Some(m) = self.market(*market) else { return false };
                 let first = orders.first().copied();
                 self.scratch.clear();
@@ -909,6 +954,22 @@ impl Core {
                 let age = self.put_signed_head("GET", &[LIST_PATH.as_bytes(), &q], &h, 0, now_ns, out);
                 self.scratch = q;
                 self.stats.reconciliation_reads += 1;
+                let Some(age) = age else { return false };
+                age
+            }
+            Op::GetPositions { cursor } => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(b"?limit=");
+                put_u64(&mut self.scratch, POSITIONS_LIMIT);
+                if let Some(c) = cursor.as_deref().filter(|c| !c.is_empty()) {
+                    self.scratch.extend_from_slice(b"&cursor=");
+                    put_query_value(&mut self.scratch, c.as_bytes());
+                }
+                let Some(h) = self.sign("GET", POSITIONS_PATH, kind, None, now_ns) else { return false };
+                let q = std::mem::take(&mut self.scratch);
+                let age = self.put_signed_head("GET", &[POSITIONS_PATH.as_bytes(), &q], &h, 0, now_ns, out);
+                self.scratch = q;
+                self.stats.position_reads += 1;
                 let Some(age) = age else { return false };
                 age
             }
@@ -1145,16 +1206,29 @@ impl Core {
                     None => self.failed(kind, Some(key), ApiError::local("bad_response", "decrease answer unreadable")),
                 }
             }
-            Op::GetOrders { market, min_ts_s, cursor, orders } => {
+            Op::GetPositions { cursor } => {
                 if !ok {
-                    let op = Op::GetOrders { market, min_ts_s, cursor, orders };
+                    self.retry_or_fail(Req { op: Op::GetPositions { cursor }, ..req }, status, body, now_ns);
+                    return;
+                }
+                match serde_json::from_slice::<PositionsPage<'_>>(body) {
+                    Ok(page) => self.on_positions(&page),
+                    Err(e) => {
+                        let msg = format!("unreadable positions: {e}");
+                        self.retry_or_fail(Req { op: Op::GetPositions { cursor }, ..req }, 0, msg.as_bytes(), now_ns);
+                    }
+                }
+            }
+            Op::GetOrders { market, min_ts_s, cursor, orders, resend_missing } => {
+                if !ok {
+                    let op = Op::GetOrders { market, min_ts_s, cursor, orders, resend_missing };
                     self.retry_or_fail(Req { op, ..req }, status, body, now_ns);
                     return;
                 }
                 match serde_json::from_slice::<OrdersPage<'_>>(body) {
-                    Ok(page) => self.on_listing(market, min_ts_s, &page, orders, now_ns),
+                    Ok(page) => self.on_listing(market, min_ts_s, &page, orders, resend_missing, now_ns),
                     Err(e) => {
-                        let op = Op::GetOrders { market, min_ts_s, cursor, orders };
+                        let op = Op::GetOrders { market, min_ts_s, cursor, orders, resend_missing };
                         let msg = format!("unreadable order listing: {e}");
                         self.retry_or_fail(Req { op, ..req }, 0, msg.as_bytes(), now_ns);
                     }
@@ -1229,7 +1303,7 @@ impl Core {
             let min_ts = sent_s.saturating_sub(2);
             // Join a listing of the same market that is queued and not yet on its way.
             let joined = self.queue.iter_mut().any(|q| match &mut q.op {
-                Op::GetOrders { market: m, min_ts_s, cursor: None, orders } if *m == market => {
+                Op::GetOrders { market: m, min_ts_s, cursor: None, orders, resend_missing: true } if *m == market => {
                     orders.push(k);
                     *min_ts_s = (*min_ts_s).min(min_ts);
                     true
@@ -1242,6 +1316,7 @@ impl Core {
                     min_ts_s: min_ts,
                     cursor: None,
                     orders: vec![k],
+                    resend_missing: true,
                 }));
             }
         }
@@ -1253,6 +1328,7 @@ impl Core {
         min_ts_s: u64,
         page: &OrdersPage<'_>,
         orders: Vec<OrderKey>,
+        resend_missing: bool,
         now_ns: u64,
     ) {
         let mut missing = Vec::new();
@@ -1285,7 +1361,19 @@ impl Core {
                 min_ts_s,
                 cursor: Some(c.to_string()),
                 orders: missing,
+                resend_missing,
             }));
+            return;
+        }
+        if !resend_missing {
+            // A resync of acknowledged orders: absent means the venue no longer lists it under
+            // this ticker and time; its state stays as last reported.
+            for k in missing {
+                let Some(r) = self.orders.get(k) else { continue };
+                let (strategy, order_ref) = (r.order.strategy, r.order.order_ref);
+                self.stats.resync_missing += 1;
+                self.events.push(GatewayEvent::Reconciled { strategy, order_ref, found: false, resent: false });
+            }
             return;
         }
         for k in missing {
@@ -1299,6 +1387,59 @@ impl Core {
             self.stats.resends += 1;
             self.queue.push_back(Req::new(Op::Create(k)));
             self.events.push(GatewayEvent::Reconciled { strategy, order_ref, found: false, resent: true });
+        }
+    }
+}
+
+impl Core {
+    /// Queues a listing of every order that is not terminal, by market, without resends: the
+    /// private stream had a hole, so each order's state is read from the venue. Orders whose
+    /// create is still unanswered or being reconciled are left to that machinery. Returns the
+    /// orders listed.
+    fn resync(&mut self, now_ns: u64) -> usize {
+        self.stats.resyncs += 1;
+        let mut n = 0;
+        for k in self.orders.keys() {
+            let Some(r) = self.orders.get(k) else { continue };
+            if r.phase.is_terminal() || r.order_id.is_none() {
+                continue;
+            }
+            let market = r.order.market;
+            let sent_s = (if r.first_sent_ns > 0 { r.first_sent_ns } else { now_ns }) / 1_000_000_000;
+            let min_ts = sent_s.saturating_sub(2);
+            n += 1;
+            let joined = self.queue.iter_mut().any(|q| match &mut q.op {
+                Op::GetOrders { market: m, min_ts_s, cursor: None, orders, resend_missing: false } if *m == market => {
+                    orders.push(k);
+                    *min_ts_s = (*min_ts_s).min(min_ts);
+                    true
+                }
+                _ => false,
+            });
+            if !joined {
+                self.queue.push_back(Req::new(Op::GetOrders {
+                    market,
+                    min_ts_s: min_ts,
+                    cursor: None,
+                    orders: vec![k],
+                    resend_missing: false,
+                }));
+            }
+        }
+        n
+    }
+
+    fn on_positions(&mut self, page: &PositionsPage<'_>) {
+        for p in &page.market_positions {
+            let Some(i) = self.markets.iter().position(|m| m.ticker.as_str() == p.ticker.as_ref()) else { continue };
+            let Some(qty) = p.position_fp.qty() else { continue };
+            let exposure =
+                p.market_exposure_dollars.as_ref().and_then(Num::money).unwrap_or(strike_sdk::num::Money::ZERO);
+            self.events.push(GatewayEvent::Position { market: MarketId(i as u32), qty, exposure });
+        }
+        match page.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => self.queue.push_back(Req::new(Op::GetPositions { cursor: Some(c.to_string()) })),
+            None => self.events.push(GatewayEvent::PositionsRead),
         }
     }
 }
@@ -1444,7 +1585,7 @@ impl RestGateway {
                 .map(|m| MarketInfo { ticker: m.ticker, exchange_index: m.exchange_index })
                 .collect(),
             limiter: RateLimiter::new(cfg.tier, cfg.max_shard, 0),
-            orders: OrderTable::new(cfg.max_orders),
+            orders: OrderTable::with_session(cfg.max_orders, cfg.session_id),
             queue: VecDeque::with_capacity(cfg.queue_capacity),
             events: Vec::with_capacity(1024),
             returned: 0,
@@ -1659,6 +1800,41 @@ impl RestGateway {
     /// tokens refilling), unix ns; `None` when nothing waits on time.
     pub fn next_wake_ns(&mut self, now_ns: u64) -> Option<u64> {
         self.core.next_wake_ns(now_ns)
+    }
+
+    /// After a hole in the private stream (a reconnect): lists every acknowledged order that is
+    /// not terminal (`GET /portfolio/orders` per market, no resends), so fills and cancels the
+    /// stream missed come out as [`GatewayEvent::Exec`] events; each listed order ends in one
+    /// [`GatewayEvent::Reconciled`] (or `Failed`). Returns how many orders are listed.
+    pub fn resync(&mut self, now_ns: u64) -> usize {
+        self.core.resync(now_ns)
+    }
+
+    /// Reads the account's positions (`GET /portfolio/positions`, every page): one
+    /// [`GatewayEvent::Position`] per market of the universe the venue lists, then
+    /// [`GatewayEvent::PositionsRead`] (or a `Failed` with [`OpKind::GetPositions`]).
+    pub fn read_positions(&mut self) {
+        self.core.queue.push_back(Req::new(Op::GetPositions { cursor: None }));
+    }
+
+    /// Markets in the universe the gateway trades.
+    pub fn markets(&self) -> usize {
+        self.core.markets.len()
+    }
+
+    /// Reads (listings, positions) queued or in flight.
+    pub fn reads_outstanding(&self) -> usize {
+        self.core.queue.iter().filter(|r| r.op.is_read()).count()
+            + self.conns.iter().filter(|c| c.req.as_ref().is_some_and(|r| r.op.is_read())).count()
+    }
+
+    /// True when an order of ours in `market` is not terminal.
+    pub fn has_live_orders(&self, market: MarketId) -> bool {
+        self.core
+            .orders
+            .keys()
+            .into_iter()
+            .any(|k| live_order(&self.core.orders, k).is_some_and(|r| r.order.market == market))
     }
 
     /// Whole tokens in `bucket` at `now_ns`.
@@ -1882,9 +2058,10 @@ fn read_response(c: &mut Conn, max: usize) -> Pump {
 
 /// The V2 create-order fields of order `o` in market `m` (single and batched creates alike).
 #[inline]
-fn order_fields<'a>(m: &'a MarketInfo, o: &NewOrder) -> NewOrderFields<'a> {
+fn order_fields<'a>(m: &'a MarketInfo, o: &NewOrder, session: u32) -> NewOrderFields<'a> {
     NewOrderFields {
         ticker: m.ticker.as_str(),
+        session,
         slot: o.strategy,
         order_ref: o.order_ref,
         side: o.side,
@@ -1931,6 +2108,7 @@ mod tests {
         let mut cfg =
             RestConfig::new("https://localhost:9/trade-api/v2", crate::feed::ws::WsFeedConfig::webpki_tls(), "key-1");
         cfg.connect_addr = Some("127.0.0.1:9".parse().unwrap());
+        cfg.session_id = 0xabcd_0001;
         cfg.tier = tier;
         cfg.backoff_min = Duration::from_millis(100);
         cfg.backoff_max = Duration::from_secs(1);
@@ -2030,7 +2208,7 @@ mod tests {
         }
         let body = body_of(&http);
         assert_eq!(body["exchange_index"], 2);
-        assert_eq!(body["client_order_id"], "strk-03-0000000000000001");
+        assert_eq!(body["client_order_id"], "strk-abcd0001-03-0000000000000001");
         assert_eq!(body["count"], "10.00");
         let len: usize = http.split("Content-Length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
         assert_eq!(len, http.split("\r\n\r\n").nth(1).unwrap().len());
@@ -2047,7 +2225,7 @@ mod tests {
         r.answer(
             req,
             201,
-            r#"{"order_id":"o-1","client_order_id":"strk-03-0000000000000001","fill_count":"0.00","remaining_count":"10.00","ts_ms":1}"#,
+            r#"{"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","fill_count":"0.00","remaining_count":"10.00","ts_ms":1}"#,
             T0 + MS,
         );
         let u = updates(&r.events());
@@ -2233,7 +2411,7 @@ mod tests {
         r.answer(
             get,
             200,
-            r#"{"orders":[{"order_id":"o-1","client_order_id":"strk-03-0000000000000001","status":"resting","fill_count_fp":"2.00","remaining_count_fp":"3.00"}],"cursor":""}"#,
+            r#"{"orders":[{"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","status":"resting","fill_count_fp":"2.00","remaining_count_fp":"3.00"}],"cursor":""}"#,
             T0 + 5 * S + 2 * MS,
         );
         let ev = r.events();
@@ -2255,7 +2433,7 @@ mod tests {
         // The absent one goes again with the same client_order_id.
         let (again, http) = r.send(T0 + 6 * S).unwrap();
         assert!(matches!(again.op, Op::Create(_)));
-        assert_eq!(body_of(&http)["client_order_id"], "strk-03-0000000000000002");
+        assert_eq!(body_of(&http)["client_order_id"], "strk-abcd0001-03-0000000000000002");
         assert_eq!(r.gw.stats().resends, 1);
         assert_eq!(r.gw.order(3, OrderRef(2)).unwrap().sends, 2);
     }
@@ -2269,7 +2447,7 @@ mod tests {
         let (get, _) = r.send(T0 + 5 * S).unwrap();
         let u = UserOrderUpdate {
             order_id: "o-1",
-            client_order_id: "strk-03-0000000000000001",
+            client_order_id: "strk-abcd0001-03-0000000000000001",
             status: VenueStatus::Resting,
             fill_count: Qty::ZERO,
             remaining_count: Qty::contracts(5),
@@ -2314,9 +2492,9 @@ mod tests {
             batch,
             201,
             r#"{"orders":[
-              {"order_id":"o-3","client_order_id":"strk-03-0000000000000003","fill_count":"1.00","remaining_count":"0.00","average_fill_price":"0.5500","average_fee_paid":"0.0200","ts_ms":5,"error":null},
-              {"order_id":null,"client_order_id":"strk-03-0000000000000002","error":{"code":"invalid_order","message":"bad"}},
-              {"order_id":"o-1","client_order_id":"strk-03-0000000000000001","fill_count":"0.00","remaining_count":"1.00","ts_ms":5,"error":null}]}"#,
+              {"order_id":"o-3","client_order_id":"strk-abcd0001-03-0000000000000003","fill_count":"1.00","remaining_count":"0.00","average_fill_price":"0.5500","average_fee_paid":"0.0200","ts_ms":5,"error":null},
+              {"order_id":null,"client_order_id":"strk-abcd0001-03-0000000000000002","error":{"code":"invalid_order","message":"bad"}},
+              {"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","fill_count":"0.00","remaining_count":"1.00","ts_ms":5,"error":null}]}"#,
             T0 + MS,
         );
         let ev = r.events();
@@ -2337,7 +2515,7 @@ mod tests {
             body_of(&http),
             serde_json::json!({"orders":[{"order_id":"o-1","exchange_index":2,"market_ticker":"KXBTC-26AUG12-B100000"}]})
         );
-        r.answer(bc, 200, r#"{"orders":[{"order_id":"o-1","client_order_id":"strk-03-0000000000000001","reduced_by":"1.00","ts_ms":6,"error":null}]}"#, T0 + 3 * MS);
+        r.answer(bc, 200, r#"{"orders":[{"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","reduced_by":"1.00","ts_ms":6,"error":null}]}"#, T0 + 3 * MS);
         assert_eq!(updates(&r.events()).last().unwrap().status, OrderStatus::Cancelled);
     }
 
@@ -2364,9 +2542,9 @@ mod tests {
         assert_eq!(
             body_of(&http),
             serde_json::json!({"ticker":"KXHIGHNY-26AUG12-T90","side":"bid","price":"0.5700","count":"12.00",
-                               "client_order_id":"strk-03-0000000000000001","exchange_index":0})
+                               "client_order_id":"strk-abcd0001-03-0000000000000001","exchange_index":0})
         );
-        r.answer(a, 200, r#"{"order_id":"o-1","client_order_id":"strk-03-0000000000000001","remaining_count":"12.00","fill_count":"0.00","ts_ms":2}"#, T0 + 2 * MS);
+        r.answer(a, 200, r#"{"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","remaining_count":"12.00","fill_count":"0.00","ts_ms":2}"#, T0 + 2 * MS);
         let ev = r.events();
         assert!(ev.iter().any(|e| matches!(e.exec(), Some(ExecEvent::Update { yes_price: Price(5700), update, .. }) if update.remaining == Qty::contracts(12))));
         r.gw.decrease(3, OrderRef(1), Decrease::By(Qty::contracts(2)), T0 + 3 * MS).unwrap();
@@ -2389,7 +2567,7 @@ mod tests {
         r.answer(
             d,
             200,
-            r#"{"order_id":"o-1","client_order_id":"strk-03-0000000000000001","remaining_count":"4.00","ts_ms":9}"#,
+            r#"{"order_id":"o-1","client_order_id":"strk-abcd0001-03-0000000000000001","remaining_count":"4.00","ts_ms":9}"#,
             T0 + 9 * S,
         );
         assert_eq!(updates(&r.events()).last().unwrap().remaining, Qty::contracts(4));

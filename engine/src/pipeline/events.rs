@@ -8,7 +8,7 @@
 use strike_sdk::book::BookSide;
 use strike_sdk::grid::PriceGrid;
 use strike_sdk::market::MarketId;
-use strike_sdk::num::{Price, Qty};
+use strike_sdk::num::{Money, Price, Qty};
 use strike_sdk::order::{Fill, OrderRef, OrderUpdate, TimeInForce, Trade};
 
 /// Why the feed declared a market stale.
@@ -167,6 +167,62 @@ pub enum ExecEvent {
         /// Limit, YES scale.
         yes_price: Price,
     },
+    /// The venue's position in `market` differs from what the fills reported so far add up to
+    /// (positions held before this run, or fills missed while the private feed was down): the
+    /// trader takes the venue's figure. Not an order event: no strategy is called.
+    Position {
+        /// Market.
+        market: MarketId,
+        /// The venue's position, hundredths of a contract (+ YES, − NO).
+        qty: Qty,
+        /// Its cost basis in YES terms, micro-dollars (`qty · average YES price`; negative for
+        /// a NO position), as [`crate::portfolio`] keeps it.
+        cost: Money,
+    },
+}
+
+/// The largest private frame (`fill`, `user_order`) the feed forwards to the gateway, bytes.
+/// Kalshi's `user_order` is about 900 bytes; a longer frame is counted and answered with a
+/// resync instead ([`PrivateEvent`]).
+pub const PRIVATE_FRAME_CAP: usize = 2048;
+
+/// The account's private stream, feed → gateway (live trading only): the raw `fill` and
+/// `user_order` frames, and when that stream went down and came back. Any loss (disconnect,
+/// full ring, oversized frame) is reported as `Down` followed by `Up` once the channels are
+/// subscribed again, so the gateway reconciles through REST instead of trusting a stream with
+/// a hole in it.
+// Every ring slot is a frame's size anyway; `Down`/`Up` are rare.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+pub enum PrivateEvent {
+    /// One `fill` or `user_order` frame, as received.
+    Frame {
+        /// Receive time, unix ns.
+        recv_ns: u64,
+        /// Bytes used in `bytes`.
+        len: u16,
+        /// The frame text.
+        bytes: [u8; PRIVATE_FRAME_CAP],
+    },
+    /// The stream lost messages or the connection: what it says from now on is incomplete until
+    /// the next `Up` and a reconciliation.
+    Down,
+    /// `fill` and `user_orders` are subscribed (again): reconcile, then trust the stream.
+    Up,
+}
+
+impl std::fmt::Debug for PrivateEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrivateEvent::Frame { recv_ns, len, bytes } => f
+                .debug_struct("Frame")
+                .field("recv_ns", recv_ns)
+                .field("text", &String::from_utf8_lossy(&bytes[..*len as usize]))
+                .finish(),
+            PrivateEvent::Down => f.write_str("Down"),
+            PrivateEvent::Up => f.write_str("Up"),
+        }
+    }
 }
 
 /// A request from the trader back to the feed.

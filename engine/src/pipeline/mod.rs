@@ -33,6 +33,10 @@ use strike_sdk::book::BookStatus;
 use strike_sim::recording::Recording;
 use strike_sim::universe::UniverseData;
 
+/// Slots of the feed → gateway ring of private frames ([`events::PrivateEvent`], 2 KiB each):
+/// fills and order updates of our own orders, far rarer than market data.
+const PRIVATE_RING: usize = 1024;
+
 /// Why a run could not start.
 #[derive(Debug)]
 pub enum RunError {
@@ -201,6 +205,8 @@ impl<S: FrameSource> Pipeline<S> {
 
         let source_name = header.source.clone();
         let max_levels = 2 * universe.markets.iter().map(|m| m.grid.n_levels()).max().unwrap_or(101);
+        let live = matches!(venue, VenueChoice::Live(_));
+        let (private_tx, private_rx) = rtrb::RingBuffer::new(if live { PRIVATE_RING } else { 1 });
         let feed = FeedStage::new(
             source,
             universe.clone(),
@@ -212,6 +218,7 @@ impl<S: FrameSource> Pipeline<S> {
             Some(cmd_rx),
             clock.clone(),
         );
+        let feed = if live { feed.with_private(private_tx) } else { feed };
         let trader = TraderStage::new(TraderParts {
             universe: universe.clone(),
             strategies,
@@ -234,7 +241,9 @@ impl<S: FrameSource> Pipeline<S> {
                 }
                 Venue::Paper(v)
             }
-            VenueChoice::Live(gw) => Venue::Live(Box::new(LiveGateway::new(*gw, ord_rx, exec_tx, clock))),
+            VenueChoice::Live(gw) => {
+                Venue::Live(Box::new(LiveGateway::new(*gw, ord_rx, exec_tx, clock).with_private(private_rx)))
+            }
         };
         Ok(Pipeline { feed, trader, venue, universe, source_name, started })
     }
@@ -353,6 +362,24 @@ impl<S: FrameSource> Pipeline<S> {
         }
         for (k, v) in ts.risk_rejects.iter() {
             report.rejects.insert(format!("risk.{k}"), v);
+        }
+        for (k, v) in vs.faults.iter() {
+            report.faults.insert(format!("venue.{k}"), v);
+        }
+        for (k, v) in vs.events.iter() {
+            report.live.insert(k.to_string(), v);
+        }
+        if fs.private_lost > 0 {
+            report.faults.insert("feed.private_lost".into(), fs.private_lost);
+        }
+        if fs.disconnects > 0 {
+            report.live.insert("disconnects".into(), fs.disconnects);
+        }
+        if fs.private_forwarded > 0 {
+            report.live.insert("private_forwarded".into(), fs.private_forwarded);
+        }
+        if ts.positions_synced > 0 {
+            report.live.insert("trader_positions_synced".into(), ts.positions_synced);
         }
         for (k, v) in vs.rejects.iter() {
             report.rejects.insert(format!("venue.{k}"), v);

@@ -69,6 +69,15 @@ impl Portfolio {
         pos.qty
     }
 
+    /// Takes the venue's figure for a market's open position (`qty` hundredths, + YES / − NO;
+    /// `cost` micro-dollars in YES terms), keeping realized P&L, fees and resting sizes: a
+    /// position held before this run, or corrected after fills were missed.
+    pub fn set_position(&mut self, m: MarketId, qty: Qty, cost: Money) {
+        let pos = &mut self.positions[m.idx()];
+        pos.qty = qty;
+        pos.cost = if qty.0 == 0 { Money::ZERO } else { cost };
+    }
+
     /// Adds (`delta > 0`) or removes resting size on a side of a market.
     #[inline]
     pub fn adjust_resting(&mut self, m: MarketId, side: BookSide, delta: Qty) {

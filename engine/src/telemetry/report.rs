@@ -101,6 +101,9 @@ pub struct Report {
     pub contracts_filled: f64,
     /// Notional filled, dollars.
     pub notional_filled: f64,
+    /// A live session's connection and sync events by kind (disconnects, private frames,
+    /// resyncs, positions set to the venue's figure); empty in a replay.
+    pub live: BTreeMap<String, u64>,
     /// Rejects by reason (risk and venue).
     pub rejects: BTreeMap<String, u64>,
     /// Fees and P&L.
@@ -181,6 +184,10 @@ impl Report {
             "filled            {:.2} contracts  ${:.2} notional",
             self.contracts_filled, self.notional_filled
         );
+        if !self.live.is_empty() {
+            let items: Vec<String> = self.live.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(o, "live session      {}", items.join("  "));
+        }
         let _ = writeln!(o, "rejects           {}", self.rejects.values().sum::<u64>());
         for (k, v) in &self.rejects {
             let _ = writeln!(o, "  {k:<24} {v}");

@@ -73,6 +73,8 @@ pub struct TraderStats {
     pub order_ring_stalls: u64,
     /// Execution reports for unknown strategies or markets, dropped.
     pub unknown_exec: u64,
+    /// Positions set to the venue's figure ([`ExecEvent::Position`]).
+    pub positions_synced: u64,
     /// Books rebuilt for a new price grid.
     pub regrids: u64,
 }
@@ -504,6 +506,15 @@ impl TraderStage {
         let (strategy, market) = match &ev {
             ExecEvent::Fill { strategy, fill } => (*strategy as usize, fill.market),
             ExecEvent::Update { strategy, update, .. } => (*strategy as usize, update.market),
+            ExecEvent::Position { market, qty, cost } => {
+                if market.idx() < self.books.len() {
+                    self.stats.positions_synced += 1;
+                    self.portfolio.set_position(*market, *qty, *cost);
+                } else {
+                    self.stats.unknown_exec += 1;
+                }
+                return;
+            }
         };
         if strategy >= self.strategies.len() || market.idx() >= self.books.len() {
             // not an order of ours (or a corrupt report): never index with it
@@ -547,6 +558,7 @@ impl TraderStage {
                 }
                 self.dispatch(strategy, trig, |s, ctx| s.on_order_update(ctx, &update));
             }
+            ExecEvent::Position { .. } => {}
         }
     }
 
