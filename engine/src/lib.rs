@@ -9,6 +9,8 @@
 //! - [`host`]: strategy plugin loading and dispatch;
 //! - [`live`]: sessions against a Kalshi venue (paper trading on live data, recording);
 //! - [`metadata`]: market metadata over REST (cold path);
+//! - [`journal`]: the SQLite journal of faults, sessions, orders, updates and fills, written off
+//!   the hot path by its own thread;
 //! - [`risk`], [`portfolio`], [`telemetry`], [`config`], [`cli`].
 //!
 //! Dependency direction: `strike-sdk ← strike-sim ← strike-engine`.
@@ -34,6 +36,7 @@ pub mod config;
 pub mod feed;
 pub mod gateway;
 pub mod host;
+pub mod journal;
 pub mod live;
 pub mod metadata;
 pub mod pipeline;
