@@ -103,15 +103,66 @@
 //! balance 200  {"balance":99772 (cents, floor),"balance_dollars":"997.7200" (4 dp, floor),
 //!               "portfolio_value":90 (cents: cost of open positions),"updated_ts":1786085188}
 //! ```
+//!
+//! ## Private messages (`fill`, `user_order`; `kalshi-protocol.md` §1.6–1.7)
+//! With a [`super::PrivateFeed`] configured, every change of one of the account's orders and
+//! every execution is rendered into an outbox that the REST server publishes (see
+//! [`super::private`]): the `msg` objects below, which a WebSocket session wraps as
+//! `{"type":"fill"|"user_order","sid":N,"msg":{...}}` (no `seq`).
+//!
+//! - One `fill` per execution of one of the account's orders (per level taken by a taker, per
+//!   resting order reached by [`super::RestServer::external_trade`]), in execution order.
+//! - One `user_order` per order an operation changed, with the order's state after the
+//!   operation: created (resting, or already executed / canceled for an immediate order),
+//!   partially or fully filled (taker or maker), canceled (cancel, batch cancel, cancel-all,
+//!   decrease to zero, IoC/FoK remainder or kill, `taker_at_cross` stop, cancelled as the maker
+//!   of a `maker` self-trade prevention, `expiration_time` passed), amended, decreased.
+//! - Order within one operation: its fills first, then the `user_order`s (cancelled makers of
+//!   self-trade prevention before the taker's own). The protocol documents no order between the
+//!   two channels (§6, gotcha 8); fill-before-order is the simulator's choice. Across operations: the
+//!   order in which the exchange applied them.
+//!
+//! `fee_cost` is the fill's **trade fee** (the exact fee rounded up to $0.0001, Kalshi's
+//! per-fill `fee_cost`, as in the demo capture `ws_demo_mm_session_2026-07-01`), while the
+//! order's `*_fees_dollars`, the create response's `average_fee_paid` and the balance carry what
+//! was charged at the account's precision through the per-order accumulator: replaying the
+//! fills' prices and counts through [`OrderFeeAccumulator`] reproduces them exactly. Dollar
+//! amounts have 6 decimals (as `fee_cost` live and the REST amounts; the AsyncAPI example shows
+//! 4, which cannot hold every cost of a fractional count), prices 4, counts 2 (`post_position_fp`
+//! signed: + YES, − NO). An `ask` order is `outcome_side`/`side`/`purchased_side` `"no"`,
+//! `action` `"buy"`, `is_yes` false, as in live `fill`s; `yes_price_dollars` is always the YES
+//! price. `trade_id` is a fresh UUID per fill (the simulator has no counterparty's side).
+//!
+//! ```text
+//! fill        {"trade_id":"f7bc6346-…","order_id":"584b9838-…","client_order_id":"my-order-1"
+//!              (absent when the order has none),"market_ticker":"KXP-A","exchange_index":0,
+//!              "is_taker":true,"side":"yes","action":"buy","purchased_side":"yes",
+//!              "outcome_side":"yes","book_side":"bid","yes_price_dollars":"0.4500",
+//!              "count_fp":"5.00","fee_cost":"0.086700","post_position_fp":"5.00",
+//!              "subaccount":0,"ts":1795261204,"ts_ms":1795261204484}
+//! user_order  {"order_id":"584b9838-…","user_id":"strike-sim-user","ticker":"KXP-A",
+//!              "client_order_id":"my-order-1" ("" if none),"status":"executed",
+//!              "outcome_side":"yes","book_side":"bid","side":"yes","is_yes":true,
+//!              "yes_price_dollars":"0.4700","initial_count_fp":"12.00","fill_count_fp":"12.00",
+//!              "remaining_count_fp":"0.00","taker_fill_cost_dollars":"5.540000",
+//!              "maker_fill_cost_dollars":"0.000000","taker_fees_dollars":"0.210000",
+//!              "maker_fees_dollars":"0.000000","order_group_id" (only when set),
+//!              "self_trade_prevention_type":"taker_at_cross","created_ts_ms":1795261204484,
+//!              "last_updated_ts_ms":1795261204484,"expiration_ts_ms" (only when set),
+//!              "subaccount_number":0,"exchange_index":0}
+//!             (`remaining_count_fp` is the live size: 0 once executed or canceled)
+//! ```
 
-use super::replay::{EventKind, ReplayData};
+use super::private::{Draft, PrivateChannel};
+use super::replay::{json_str, EventKind, ReplayData};
 use crate::recording::Recording;
 use crate::universe::UniverseData;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::io;
 use strike_sdk::book::{Book, BookSide};
-use strike_sdk::fees::{AccountPrecision, FeeSchedule, Liquidity, OrderFeeAccumulator};
+use strike_sdk::fees::{AccountPrecision, FeeSchedule, FillFee, Liquidity, OrderFeeAccumulator};
 use strike_sdk::grid::PriceGrid;
 use strike_sdk::num::{Money, Price, Qty};
 
@@ -239,6 +290,14 @@ impl Stp {
     }
 }
 
+/// The outcome a side buys: `bid` buys YES, `ask` buys NO.
+fn outcome_name(s: BookSide) -> &'static str {
+    match s {
+        BookSide::Bid => "yes",
+        BookSide::Ask => "no",
+    }
+}
+
 fn side_name(s: BookSide) -> &'static str {
     match s {
         BookSide::Bid => "bid",
@@ -349,6 +408,8 @@ pub(crate) struct ExchangeConfig {
     pub precision: AccountPrecision,
     pub fok_kill: FokKill,
     pub max_batch: usize,
+    /// Render the private messages (`fill`, `user_order`) into the outbox.
+    pub private: bool,
 }
 
 /// The account, the books and the order table.
@@ -368,6 +429,10 @@ pub(crate) struct Exchange {
     max_batch: usize,
     next_priority: u64,
     pub counters: ExchangeCounters,
+    /// Whether the private messages are rendered at all.
+    private: bool,
+    /// Private messages rendered since the server last took them, in order.
+    outbox: Vec<Draft>,
 }
 
 /// The user id served in order objects.
@@ -378,6 +443,7 @@ pub const USER_ID: &str = "strike-sim-user";
 const MAX_ORDERS_LIMIT: usize = 200;
 const MAX_POSITIONS_LIMIT: usize = 1000;
 
+/// A random version-4 UUID (order and trade ids).
 fn new_order_id() -> String {
     let r: u128 = rand::random();
     let b = (r & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
@@ -595,6 +661,8 @@ impl Exchange {
             max_batch: cfg.max_batch.max(1),
             next_priority: 0,
             counters: ExchangeCounters::default(),
+            private: cfg.private,
+            outbox: Vec::new(),
         })
     }
 
@@ -728,11 +796,12 @@ impl Exchange {
         let schedule = self.markets[m].fees;
         let side = self.orders[o].side;
         let precision = self.precision;
-        let fee = if schedule.is_waived(now) {
-            Money::ZERO
+        let fill_fee = if schedule.is_waived(now) {
+            FillFee::default()
         } else {
-            self.orders[o].fees.on_fill(&schedule, liq, price, qty, precision).charged
+            self.orders[o].fees.on_fill(&schedule, liq, price, qty, precision)
         };
+        let fee = fill_fee.charged;
         let notional = match side {
             BookSide::Bid => Money::notional(price, qty),
             BookSide::Ask => Money::notional(price.complement(), qty),
@@ -792,7 +861,107 @@ impl Exchange {
         self.balance_updated_ms = now;
         self.counters.fills += 1;
         self.counters.filled += qty;
+        if self.private {
+            let post = self.positions[m].position;
+            let msg = self.fill_msg(o, price, qty, liq, fill_fee.trade_fee, post, now);
+            self.outbox.push(Draft { channel: PrivateChannel::Fill, ticker: self.markets[m].ticker.clone(), msg });
+        }
         fee
+    }
+
+    // ---- private messages ----
+
+    /// Queues the `user_order` message of order `o`'s current state.
+    fn note_order(&mut self, o: usize) {
+        if !self.private {
+            return;
+        }
+        let msg = self.user_order_msg(o);
+        let ticker = self.markets[self.orders[o].market].ticker.clone();
+        self.outbox.push(Draft { channel: PrivateChannel::UserOrders, ticker, msg });
+    }
+
+    /// The private messages rendered since the last call, in order.
+    pub(crate) fn take_private(&mut self) -> Vec<Draft> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The `msg` of a `fill` (see the module docs): one execution of order `o`, `fee` its trade
+    /// fee, `post` the position after it.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_msg(&self, o: usize, price: Price, qty: Qty, liq: Liquidity, fee: Money, post: Qty, now: i64) -> String {
+        let ord = &self.orders[o];
+        let mk = &self.markets[ord.market];
+        let outcome = outcome_name(ord.side);
+        let mut s = String::with_capacity(512);
+        let _ = write!(s, "{{\"trade_id\":\"{}\",\"order_id\":{}", new_order_id(), json_str(&ord.id));
+        if let Some(cid) = &ord.client_order_id {
+            let _ = write!(s, ",\"client_order_id\":{}", json_str(cid));
+        }
+        let _ = write!(
+            s,
+            ",\"market_ticker\":{},\"exchange_index\":{},\"is_taker\":{},\"side\":\"{outcome}\",\"action\":\"buy\",\
+             \"purchased_side\":\"{outcome}\",\"outcome_side\":\"{outcome}\",\"book_side\":\"{}\",\
+             \"yes_price_dollars\":\"{}\",\"count_fp\":\"{}\",\"fee_cost\":\"{}\",\"post_position_fp\":\"{}\",\
+             \"subaccount\":{},\"ts\":{},\"ts_ms\":{now}}}",
+            json_str(&mk.ticker),
+            mk.exchange_index,
+            liq == Liquidity::Taker,
+            side_name(ord.side),
+            price_s(price),
+            count_s(qty),
+            dollars(fee),
+            count_s(post),
+            ord.subaccount,
+            now.div_euclid(1000),
+        );
+        s
+    }
+
+    /// The `msg` of a `user_order` (see the module docs): order `o` as it stands.
+    fn user_order_msg(&self, o: usize) -> String {
+        let ord = &self.orders[o];
+        let mk = &self.markets[ord.market];
+        let outcome = outcome_name(ord.side);
+        let mut s = String::with_capacity(768);
+        let _ = write!(
+            s,
+            "{{\"order_id\":{},\"user_id\":{},\"ticker\":{},\"client_order_id\":{},\"status\":\"{}\",\
+             \"outcome_side\":\"{outcome}\",\"book_side\":\"{}\",\"side\":\"{outcome}\",\"is_yes\":{},\
+             \"yes_price_dollars\":\"{}\",\"initial_count_fp\":\"{}\",\"fill_count_fp\":\"{}\",\
+             \"remaining_count_fp\":\"{}\",\"taker_fill_cost_dollars\":\"{}\",\"maker_fill_cost_dollars\":\"{}\",\
+             \"taker_fees_dollars\":\"{}\",\"maker_fees_dollars\":\"{}\"",
+            json_str(&ord.id),
+            json_str(USER_ID),
+            json_str(&mk.ticker),
+            json_str(ord.client_order_id.as_deref().unwrap_or_default()),
+            ord.status.name(),
+            side_name(ord.side),
+            ord.side == BookSide::Bid,
+            price_s(ord.price),
+            count_s(ord.initial),
+            count_s(ord.filled),
+            count_s(ord.remaining),
+            dollars(ord.taker_cost),
+            dollars(ord.maker_cost),
+            dollars(ord.taker_fees),
+            dollars(ord.maker_fees),
+        );
+        if let Some(g) = &ord.order_group_id {
+            let _ = write!(s, ",\"order_group_id\":{}", json_str(g));
+        }
+        let _ = write!(
+            s,
+            ",\"self_trade_prevention_type\":\"{}\",\"created_ts_ms\":{},\"last_updated_ts_ms\":{}",
+            ord.stp.name(),
+            ord.created_ms,
+            ord.updated_ms
+        );
+        if let Some(e) = ord.expiration_s {
+            let _ = write!(s, ",\"expiration_ts_ms\":{}", e.saturating_mul(1000));
+        }
+        let _ = write!(s, ",\"subaccount_number\":{},\"exchange_index\":{}}}", ord.subaccount, mk.exchange_index);
+        s
     }
 
     /// Ends order `o` with `status`: takes what rests of it off the book, frees its
@@ -844,6 +1013,7 @@ impl Exchange {
             if self.resting.contains(&c) {
                 self.unrest(c, now, Status::Canceled);
                 self.counters.cancels += 1;
+                self.note_order(c);
             }
         }
         (notional, fees)
@@ -859,6 +1029,7 @@ impl Exchange {
             .collect();
         for o in due {
             self.unrest(o, now, Status::Canceled);
+            self.note_order(o);
         }
     }
 
@@ -1017,6 +1188,7 @@ impl Exchange {
             let done = self.orders[idx].filled.0 > 0 && self.orders[idx].remaining.0 == 0;
             self.unrest(idx, now, if done { Status::Executed } else { Status::Canceled });
         }
+        self.note_order(idx);
         let filled = self.orders[idx].filled;
         Ok(Created { order: idx, filled, yes_notional: notional, fees, ts_ms: now })
     }
@@ -1137,6 +1309,7 @@ impl Exchange {
         let reduced = self.orders[o].remaining;
         self.unrest(o, now, Status::Canceled);
         self.counters.cancels += 1;
+        self.note_order(o);
         let ord = &self.orders[o];
         Ok(json!({
             "order_id": ord.id,
@@ -1204,6 +1377,7 @@ impl Exchange {
         for o in all {
             self.unrest(o, now, Status::Canceled);
             self.counters.cancels += 1;
+            self.note_order(o);
         }
         Reply { status: 204, body: None }
     }
@@ -1249,6 +1423,7 @@ impl Exchange {
             ord.remaining = new_rem;
             ord.updated_ms = now;
         }
+        self.note_order(o);
         let ord = &self.orders[o];
         Ok(json!({
             "order_id": ord.id,
@@ -1373,6 +1548,7 @@ impl Exchange {
                 self.rest(o);
             }
         }
+        self.note_order(o);
         let ord = &self.orders[o];
         let (avg_p, avg_f) = if fill.0 > 0 {
             (json!(dollars(per_contract(notional, fill))), json!(dollars(per_contract(fees, fill))))
@@ -1689,6 +1865,7 @@ impl Exchange {
                     self.resting.remove(&o);
                     self.unrest(o, now, Status::Executed);
                 }
+                self.note_order(o);
             }
         }
         Ok(qty - left)

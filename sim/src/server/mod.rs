@@ -8,9 +8,10 @@
 //! - [`auth`]: Kalshi API-key signature verification ([`verify_request`]) over `timestamp +
 //!   METHOD + path`, RSA-PSS-SHA256 or Ed25519 public keys read from SPKI PEM ([`PublicKey`]).
 //!   Shared by every endpoint.
-//! - [`ws`]: the WebSocket market-data server ([`WsServer`], `wss://localhost:<port>/trade-api/ws/v2`):
+//! - [`ws`]: the WebSocket server ([`WsServer`], `wss://localhost:<port>/trade-api/ws/v2`):
 //!   subscriptions, acks and error codes, `sid`/`seq` numbering, `use_yes_price`, heartbeats,
-//!   `get_snapshot`, with a scripted [`Faults`] layer for gap/reconnect tests.
+//!   `get_snapshot`, the recording's market data, the account's `fill` / `user_order` messages
+//!   from a [`PrivateFeed`], with a scripted [`Faults`] layer for gap/reconnect tests.
 //! - `faults`, `stats`: the fault script ([`Faults`]) and the per-connection counters
 //!   ([`ServerStats`]).
 //! - `session`, `replay` (private): the I/O-free protocol model of one WebSocket session and the
@@ -23,12 +24,16 @@
 //!   [`RestStats`].
 //! - [`exchange`]: the REST server's trading model: one account against one book per market
 //!   (from the recording's first snapshots), V2 create/cancel/amend/decrease semantics, fees,
-//!   positions and balance.
+//!   positions and balance, and the `fill` / `user_order` message bodies of its changes.
+//! - [`private`]: the bus ([`PrivateFeed`]) carrying those messages from the REST server to the
+//!   WebSocket sessions subscribed to `fill` / `user_orders`, [`PrivateTiming`] (when they are
+//!   published relative to the REST response), and [`LinkedServers`] (both servers on one bus
+//!   and one certificate).
 //!
 //! ## To come
-//! A combined `SimServer` owning both servers, starting them together over one recording and
-//! one matching engine (today the REST books start from the recording's first snapshots and do
-//! not follow the WebSocket replay).
+//! A combined `SimServer` owning both servers over one recording and one matching engine
+//! (today the REST books start from the recording's first snapshots and do not follow the
+//! WebSocket replay; only the account's private messages link the two).
 //!
 //! Everything here is the exchange side, off the engine's hot path: blocking I/O, a thread per
 //! connection, allocation wherever it is clearest.
@@ -36,6 +41,7 @@
 pub mod auth;
 pub mod exchange;
 pub mod faults;
+pub mod private;
 mod replay;
 pub mod rest;
 mod session;
@@ -46,6 +52,7 @@ pub mod ws;
 pub use auth::{verify_request, ApiKey, AuthError, AuthHeaders, PublicKey};
 pub use exchange::{BookLevels, ErrorShape, FokKill};
 pub use faults::Faults;
+pub use private::{LinkedServers, PrivateChannel, PrivateFeed, PrivateMsg, PrivateTiming};
 pub use rest::{RestFaults, RestServer, RestServerConfig, RestStats, ScriptedReject};
 pub use stats::{ConnEnd, ConnStats, ServerStats};
 pub use tls::TestCert;

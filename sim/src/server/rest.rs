@@ -42,10 +42,21 @@
 //! applied to the book and the order table, no response is written, the connection stays open
 //! until the client closes it); refuse the next creates with scripted `(status, code, message)`
 //! errors in either error shape; close every connection abruptly after it has answered N
-//! requests; delay every response.
+//! requests; delay every response; lose the next N private messages
+//! ([`RestFaults::drop_private_next`]); publish private messages before the response (the
+//! default), right after it, or later ([`RestFaults::private_timing`], [`PrivateTiming`]).
+//!
+//! ## Private messages
+//! With [`RestServerConfig::private`] set, the exchange renders a `fill` per execution and a
+//! `user_order` per changed order (shapes and order in [`super::exchange`]'s docs) and the
+//! server publishes them into that [`PrivateFeed`] while still holding the exchange lock, so
+//! the bus has the exchange's order; by default before the HTTP response is written. Orders
+//! filled by [`RestServer::external_trade`] publish before it returns. Counted in
+//! [`RestStats::private_published`].
 
 use super::auth::{unix_now_ms, verify_request, ApiKey, AuthError, AuthHeaders, DEFAULT_MAX_SKEW};
 use super::exchange::{ApiError, ErrorShape, Exchange, ExchangeConfig, ExchangeCounters, FokKill, Reply};
+use super::private::{Draft, PrivateFeed, PrivateTiming};
 use super::tls::TestCert;
 use crate::recording::Recording;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -150,6 +161,15 @@ pub struct RestFaults {
     pub close_after_requests: Option<u64>,
     /// Sleep this long before writing each response.
     pub response_delay: Option<Duration>,
+    /// The next N private messages (`fill` or `user_order`, counted one by one in the order
+    /// the exchange produces them) are not published: no session ever sees them (counted in
+    /// [`RestStats::private_dropped`]). Decremented per dropped message. Needs
+    /// [`RestServerConfig::private`].
+    pub drop_private_next: u64,
+    /// When a request's private messages are published relative to its response
+    /// ([`PrivateTiming::BeforeResponse`]). [`RestServer::external_trade`] has no response: its
+    /// messages are published before it returns, or later with [`PrivateTiming::Delayed`].
+    pub private_timing: PrivateTiming,
 }
 
 impl RestFaults {
@@ -193,6 +213,18 @@ impl RestFaults {
     /// Sets [`RestFaults::response_delay`].
     pub fn delay_each(mut self, d: Duration) -> RestFaults {
         self.response_delay = Some(d);
+        self
+    }
+
+    /// Sets [`RestFaults::drop_private_next`]: the next `n` private messages are lost.
+    pub fn drop_private(mut self, n: u64) -> RestFaults {
+        self.drop_private_next = n;
+        self
+    }
+
+    /// Sets [`RestFaults::private_timing`].
+    pub fn private_timing(mut self, t: PrivateTiming) -> RestFaults {
+        self.private_timing = t;
         self
     }
 }
@@ -248,6 +280,11 @@ pub struct RestStats {
     pub fault_closes: u64,
     /// Malformed HTTP requests (answered 400/411/413/431 and closed).
     pub bad_requests: u64,
+    /// Private messages (`fill`, `user_order`) handed to the [`PrivateFeed`] (or scheduled,
+    /// with [`PrivateTiming::Delayed`]).
+    pub private_published: u64,
+    /// Private messages lost to [`RestFaults::drop_private_next`].
+    pub private_dropped: u64,
 }
 
 impl RestStats {
@@ -290,6 +327,10 @@ pub struct RestServerConfig {
     pub idle_timeout: Duration,
     /// Largest batch create or cancel ([`DEFAULT_MAX_BATCH`]).
     pub max_batch: usize,
+    /// The bus the account's `fill` and `user_order` messages are published into (share it
+    /// with [`crate::server::WsServerConfig::private`], or use
+    /// [`crate::server::LinkedServers`]); `None` (the default) renders none.
+    pub private: Option<PrivateFeed>,
 }
 
 impl std::fmt::Debug for RestServerConfig {
@@ -301,6 +342,7 @@ impl std::fmt::Debug for RestServerConfig {
             .field("faults", &self.faults)
             .field("error_shape", &self.error_shape)
             .field("fok_kill", &self.fok_kill)
+            .field("private", &self.private)
             .finish_non_exhaustive()
     }
 }
@@ -321,6 +363,7 @@ impl RestServerConfig {
             account_precision: AccountPrecision::Cent,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
+            private: None,
         }
     }
 }
@@ -336,6 +379,8 @@ struct HttpCounters {
     never_answered: u64,
     fault_closes: u64,
     bad_requests: u64,
+    private_published: u64,
+    private_dropped: u64,
 }
 
 struct State {
@@ -352,11 +397,63 @@ struct Shared {
     idle_timeout: Duration,
     stop: AtomicBool,
     state: Mutex<State>,
+    private: Option<PrivateFeed>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the exchange's private messages and applies the drop fault; publishes them now
+    /// (`timing` [`PrivateTiming::BeforeResponse`], called under the state lock so the bus
+    /// keeps the exchange's order) or schedules them ([`PrivateTiming::Delayed`]); returns
+    /// those to publish after the response ([`PrivateTiming::AfterResponse`]).
+    fn route_private(&self, st: &mut State, timing: PrivateTiming) -> Vec<Draft> {
+        let drafts = st.ex.take_private();
+        let Some(feed) = &self.private else { return Vec::new() };
+        let mut keep = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            if st.faults.drop_private_next > 0 {
+                st.faults.drop_private_next -= 1;
+                st.http.private_dropped += 1;
+            } else {
+                keep.push(d);
+            }
+        }
+        st.http.private_published += keep.len() as u64;
+        match timing {
+            PrivateTiming::BeforeResponse => {
+                for d in keep {
+                    feed.publish_draft(d);
+                }
+                Vec::new()
+            }
+            PrivateTiming::AfterResponse => keep,
+            PrivateTiming::Delayed(d) => {
+                if !keep.is_empty() {
+                    let feed = feed.clone();
+                    let spawned = std::thread::Builder::new().name("strike-sim-rest-private".into()).spawn(move || {
+                        std::thread::sleep(d);
+                        for m in keep {
+                            feed.publish_draft(m);
+                        }
+                    });
+                    // Without a thread the messages are lost, as with a dropped connection.
+                    drop(spawned);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Publishes messages held back until after the response.
+    fn publish_later(&self, later: Vec<Draft>) {
+        if let Some(feed) = &self.private {
+            for d in later {
+                feed.publish_draft(d);
+            }
+        }
     }
 }
 
@@ -390,6 +487,7 @@ impl RestServer {
                 precision: cfg.account_precision,
                 fok_kill: cfg.fok_kill,
                 max_batch: cfg.max_batch,
+                private: cfg.private.is_some(),
             },
         )?;
         let cert = match cfg.cert {
@@ -407,6 +505,7 @@ impl RestServer {
             idle_timeout: cfg.idle_timeout,
             stop: AtomicBool::new(false),
             state: Mutex::new(State { ex, http: HttpCounters::default(), faults: cfg.faults }),
+            private: cfg.private,
         });
         let sh = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
@@ -468,6 +567,8 @@ impl RestServer {
             never_answered: h.never_answered,
             fault_closes: h.fault_closes,
             bad_requests: h.bad_requests,
+            private_published: h.private_published,
+            private_dropped: h.private_dropped,
         }
     }
 
@@ -511,9 +612,25 @@ impl RestServer {
 
     /// An outside taker trades up to `qty` against `side` of `ticker` (`Bid`: sells into bids
     /// priced ≥ `limit`; `Ask`: buys asks priced ≤ `limit`), best level first, outside liquidity
-    /// ahead of the account's resting orders, which fill as makers. Returns the quantity traded.
+    /// ahead of the account's resting orders, which fill as makers (each maker fill publishes a
+    /// `fill` with `is_taker: false`, then the order's `user_order`, before this returns).
+    /// Returns the quantity traded.
     pub fn external_trade(&self, ticker: &str, side: BookSide, limit: Price, qty: Qty) -> io::Result<Qty> {
-        self.shared.lock().ex.external_trade(ticker, side, limit, qty)
+        let mut g = self.shared.lock();
+        let r = g.ex.external_trade(ticker, side, limit, qty);
+        let timing = match g.faults.private_timing {
+            PrivateTiming::Delayed(d) => PrivateTiming::Delayed(d),
+            _ => PrivateTiming::BeforeResponse,
+        };
+        let later = self.shared.route_private(&mut g, timing);
+        drop(g);
+        self.shared.publish_later(later);
+        r
+    }
+
+    /// The bus this server publishes the account's private messages into, if configured.
+    pub fn private_feed(&self) -> Option<&PrivateFeed> {
+        self.shared.private.as_ref()
     }
 
     /// Stops accepting, closes every connection and joins all threads. Idempotent.
@@ -767,15 +884,19 @@ fn serve(shared: &Shared, sock: TcpStream) {
             g.http.connections.len() - 1
         });
         shared.lock().http.connections[i] += 1;
-        let (reply, swallow, delay) = handle(shared, &req);
+        let Handled { reply, swallow, delay, later } = handle(shared, &req);
         if swallow {
+            // Applied but never answered: the private messages still go out.
+            shared.publish_later(later);
             hold(shared, &mut tls);
             break;
         }
         if let Some(d) = delay {
             std::thread::sleep(d);
         }
-        if write_response(&mut tls, &reply, req.close).is_err() {
+        let written = write_response(&mut tls, &reply, req.close);
+        shared.publish_later(later);
+        if written.is_err() {
             return;
         }
         answered += 1;
@@ -893,8 +1014,25 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::new(400, "invalid_order", format!("request body is not valid JSON: {e}")))
 }
 
-/// Answers one request: `(reply, never answer, delay)`.
-fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
+/// What [`handle`] decided for one request.
+struct Handled {
+    reply: Reply,
+    /// Never answer ([`RestFaults::never_answer_create`]).
+    swallow: bool,
+    /// Sleep before writing the reply ([`RestFaults::response_delay`]).
+    delay: Option<Duration>,
+    /// Private messages to publish once the reply is written ([`PrivateTiming::AfterResponse`]).
+    later: Vec<Draft>,
+}
+
+impl Handled {
+    fn now(reply: Reply, delay: Option<Duration>) -> Handled {
+        Handled { reply, swallow: false, delay, later: Vec::new() }
+    }
+}
+
+/// Answers one request.
+fn handle(shared: &Shared, req: &Request) -> Handled {
     let shape = shared.error_shape;
     let (path, query) = req.target.split_once('?').unwrap_or((req.target.as_str(), ""));
     let routed = route(&req.method, path);
@@ -912,7 +1050,7 @@ fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
             ErrorShape::Flat => e.error_body(),
             ErrorShape::Nested => shape.body(e.code(), &e.to_string(), "authentication failed"),
         };
-        return (Reply { status: 401, body: Some(body) }, false, delay);
+        return Handled::now(Reply { status: 401, body: Some(body) }, delay);
     }
     if st.faults.rate_limit_next > 0 {
         let rel = path.strip_prefix(REST_BASE_PATH).unwrap_or(path);
@@ -920,7 +1058,7 @@ fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
             st.faults.rate_limit_next -= 1;
             st.http.rate_limited += 1;
             let reply = Reply { status: 429, body: Some(TOO_MANY_REQUESTS_BODY.into()) };
-            return (reply, false, delay);
+            return Handled::now(reply, delay);
         }
     }
     let (route, _) = match routed {
@@ -932,7 +1070,7 @@ fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
                 ApiError::new(404, "not_found", format!("no endpoint at {path}"))
             };
             st.ex.count_error(&e);
-            return (Reply::error(&e, shape), false, delay);
+            return Handled::now(Reply::error(&e, shape), delay);
         }
     };
     let now = unix_now_ms();
@@ -945,7 +1083,7 @@ fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
                 let r = st.faults.reject_creates.remove(0);
                 st.http.scripted_rejects += 1;
                 let e = ApiError { status: r.status, code: r.code, message: r.message, details: r.details };
-                return (Reply::error(&e, r.shape), false, delay);
+                return Handled::now(Reply::error(&e, r.shape), delay);
             }
             if let Some(n) = st.faults.never_answer_create {
                 if n <= 1 {
@@ -985,7 +1123,9 @@ fn handle(shared: &Shared, req: &Request) -> (Reply, bool, Option<Duration>) {
             Reply::error(&e, shape)
         }
     };
-    (reply, swallow, delay)
+    let timing = st.faults.private_timing;
+    let later = shared.route_private(st, timing);
+    Handled { reply, swallow, delay, later }
 }
 
 #[cfg(test)]

@@ -3,17 +3,17 @@
 //!
 //! The behaviour it implements is documented in `ws.rs` (module docs: *Session*, *Replay model*).
 
+use super::private::{PrivateChannel, PrivateMsg};
 use super::replay::{envelope, json_str, EventKind, ReplayData};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use strike_sdk::book::Book;
 
-/// Channels Kalshi accepts that the simulator acknowledges but never feeds.
+/// Channels Kalshi accepts that the simulator acknowledges but never feeds (`fill` and
+/// `user_orders` are fed from the server's [`super::PrivateFeed`], silent without one).
 const SILENT_CHANNELS: &[&str] = &[
     "ticker",
-    "fill",
-    "user_orders",
     "market_positions",
     "market_lifecycle_v2",
     "multivariate_market_lifecycle",
@@ -39,6 +39,7 @@ pub(crate) struct OutFrame {
 enum Channel {
     Orderbook,
     Trade,
+    Private(PrivateChannel),
     Silent(&'static str),
 }
 
@@ -47,6 +48,8 @@ impl Channel {
         match name {
             ORDERBOOK => Some(Channel::Orderbook),
             TRADE => Some(Channel::Trade),
+            "fill" => Some(Channel::Private(PrivateChannel::Fill)),
+            "user_orders" => Some(Channel::Private(PrivateChannel::UserOrders)),
             _ => SILENT_CHANNELS.iter().find(|c| **c == name).map(|c| Channel::Silent(c)),
         }
     }
@@ -55,6 +58,7 @@ impl Channel {
         match self {
             Channel::Orderbook => ORDERBOOK,
             Channel::Trade => TRADE,
+            Channel::Private(p) => p.channel_name(),
             Channel::Silent(n) => n,
         }
     }
@@ -72,6 +76,9 @@ struct Sub {
     seq: u64,
     /// Markets whose snapshot this sid has sent (deltas flow only for these).
     live: HashSet<usize>,
+    /// Private channels: the first [`PrivateMsg::seq`] this sid gets (messages published
+    /// before the subscription are not delivered to it).
+    private_from: u64,
 }
 
 impl Sub {
@@ -108,6 +115,9 @@ pub(crate) struct Session {
     started: bool,
     /// The scripted skip-seq fault, until it fires.
     skip_seq: Option<u64>,
+    /// [`PrivateFeed::published`](super::PrivateFeed::published) as the connection last read
+    /// it: private subscriptions made now start there.
+    private_mark: u64,
 }
 
 fn id_prefix(id: Option<u64>) -> String {
@@ -128,6 +138,29 @@ impl Session {
             cursor: 0,
             started: false,
             skip_seq,
+            private_mark: 0,
+        }
+    }
+
+    /// Sets where private subscriptions made from now on start (the bus's
+    /// [`published`](super::PrivateFeed::published) count, read just before the commands are
+    /// handled).
+    pub(crate) fn set_private_mark(&mut self, mark: u64) {
+        self.private_mark = mark;
+    }
+
+    /// Forwards one private message to every subscription of its channel that covers its
+    /// market and was made before it was published: `{"type":..,"sid":..,"msg":..}`, no `seq`.
+    pub(crate) fn private(&self, m: &PrivateMsg, out: &mut Vec<OutFrame>) {
+        let market = self.data.market(&m.ticker);
+        for sub in &self.subs {
+            if sub.channel == Channel::Private(m.channel) && m.seq >= sub.private_from && sub.covers(market) {
+                out.push(OutFrame {
+                    text: envelope(m.channel.message_type(), sub.sid, None, &[], &m.msg),
+                    ty: m.channel.message_type(),
+                    data: false,
+                });
+            }
         }
     }
 
@@ -314,8 +347,17 @@ impl Session {
             let sid = self.next_sid;
             self.next_sid += 1;
             let set: BTreeSet<usize> = markets.iter().flatten().copied().collect();
-            let all_markets = channel == Channel::Trade && markets.is_none();
-            self.subs.push(Sub { sid, channel, markets: set, all_markets, yes_scale, seq: 0, live: HashSet::new() });
+            let all_markets = matches!(channel, Channel::Trade | Channel::Private(_)) && markets.is_none();
+            self.subs.push(Sub {
+                sid,
+                channel,
+                markets: set,
+                all_markets,
+                yes_scale,
+                seq: 0,
+                live: HashSet::new(),
+                private_from: self.private_mark,
+            });
             let text = format!(
                 "{}\"type\":\"subscribed\",\"msg\":{{\"channel\":\"{}\",\"sid\":{sid}}}}}",
                 id_prefix(id),
@@ -336,7 +378,7 @@ impl Session {
                     self.started = true;
                 }
                 Channel::Trade => self.started = true,
-                Channel::Silent(_) => {}
+                Channel::Private(_) | Channel::Silent(_) => {}
             }
         }
         Ok(())

@@ -26,10 +26,10 @@ pub struct ConnStats {
     /// The client's address.
     pub peer: Option<SocketAddr>,
     /// Frames sent, by message `type` (`subscribed`, `ok`, `error`, `unsubscribed`,
-    /// `orderbook_snapshot`, `orderbook_delta`, `trade`), plus `ping` (server heartbeats),
+    /// `orderbook_snapshot`, `orderbook_delta`, `trade`, `fill`, `user_order`), plus `ping` (server heartbeats),
     /// `pong` (answers to client pings), `garbled` and `oversized` (faults).
     pub sent: BTreeMap<String, u64>,
-    /// Data frames sent (snapshots, deltas, trades).
+    /// Data frames sent (snapshots, deltas, trades; not the private `fill` / `user_order`).
     pub data_frames: u64,
     /// Text frames received (commands, well-formed or not).
     pub commands: u64,

@@ -43,17 +43,36 @@
 //! YES scale, false or absent at NO prices, converted from the recording's `yes_price_scale`;
 //! generated snapshots list levels in ascending price, empty sides omitted. `trade` subscriptions
 //! get the recording's trades (every market when no tickers were given), without `seq`. The
-//! other channels Kalshi knows are acknowledged and stay silent; `orderbook_delta` requires
-//! tickers. A recording's frames other than snapshots, deltas and trades are not served.
+//! other channels Kalshi knows are acknowledged and stay silent (`ticker`, `market_positions`,
+//! lifecycle, order groups, ...); `orderbook_delta` requires tickers. A recording's frames other
+//! than snapshots, deltas and trades are not served.
+//!
+//! ## Private channels
+//! `fill` and `user_orders` carry the account's own executions and order changes, published by
+//! a [`crate::server::RestServer`] into the [`PrivateFeed`] of [`WsServerConfig::private`]
+//! (shapes in [`crate::server::exchange`]'s docs, *Private messages*). Each subscription gets
+//! its own `sid`; frames are `{"type":"fill"|"user_order","sid":N,"msg":{...}}`, without `seq`
+//! (Kalshi sequences neither channel), for the markets of `market_tickers` if given at
+//! subscribe (or added by `add_markets`; every market otherwise). A subscription gets what is
+//! published after its `subscribe` was read: earlier messages, and messages published while a
+//! session has no matching subscription, are lost for it, as on Kalshi. They do not start the
+//! replay clock and are not data frames for [`Faults`] or
+//! [`ConnStats::data_frames`](super::ConnStats::data_frames) (they are counted in
+//! [`ConnStats::sent`](super::ConnStats::sent) under `fill` / `user_order`). Without a feed the
+//! two channels are acknowledged and silent.
 //!
 //! ## Loop of a connection thread
 //! Wait for a client frame until the next replay frame or ping is due (at most
-//! [`POLL_INTERVAL`]), answer the commands read, send the ping if due, then send the replay frames
-//! that are due (at most [`BATCH`] per turn so commands are never starved), flush. Reads use the
+//! [`POLL_INTERVAL`]), answer the commands read (first forwarding the private messages already
+//! received, under the subscriptions as they were), forward the private messages published
+//! since the last turn, send the ping if due, then send the replay frames that are due (at most
+//! [`BATCH`] per turn so commands are never starved), flush. A private message thus leaves
+//! within about one [`POLL_INTERVAL`] of its publication, interleaved with the replay. Reads use the
 //! socket's read timeout, or non-blocking mode while frames are due; writes are blocking.
 
 use super::auth::{unix_now_ms, verify_request, ApiKey, AuthHeaders, DEFAULT_MAX_SKEW};
 use super::faults::{oversized_frame, Faults, GARBLED_FRAME};
+use super::private::{PrivateFeed, PrivateMsg};
 use super::replay::ReplayData;
 use super::session::{OutFrame, Session};
 use super::stats::{ConnEnd, ServerStats};
@@ -63,6 +82,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -135,6 +155,11 @@ pub struct WsServerConfig {
     pub faults: Faults,
     /// The TLS identity; `None` generates a fresh one ([`WsServer::cert`] returns it).
     pub cert: Option<Arc<TestCert>>,
+    /// The bus of the account's private messages, fed by a [`crate::server::RestServer`]
+    /// sharing it ([`crate::server::RestServerConfig::private`],
+    /// [`crate::server::LinkedServers`]): sessions forward them to their `fill` and
+    /// `user_orders` subscriptions. `None` (the default): those channels stay silent.
+    pub private: Option<PrivateFeed>,
 }
 
 impl std::fmt::Debug for WsServerConfig {
@@ -154,6 +179,7 @@ impl std::fmt::Debug for WsServerConfig {
             .field("ping_interval", &self.ping_interval)
             .field("max_frame_size", &self.max_frame_size)
             .field("faults", &self.faults)
+            .field("private", &self.private)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +197,7 @@ impl WsServerConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             faults: Faults::none(),
             cert: None,
+            private: None,
         }
     }
 }
@@ -187,6 +214,7 @@ struct Shared {
     faults: Faults,
     stop: AtomicBool,
     stats: Arc<ServerStats>,
+    private: Option<PrivateFeed>,
 }
 
 struct ConnHandle {
@@ -238,6 +266,7 @@ impl WsServer {
             faults: cfg.faults,
             stop: AtomicBool::new(false),
             stats: Arc::new(ServerStats::default()),
+            private: cfg.private,
         });
         let sh = Arc::clone(&shared);
         let accept =
@@ -402,6 +431,9 @@ fn serve_connection(shared: &Shared, sock: TcpStream, peer: SocketAddr) {
             return;
         }
     };
+    // Registered before the first command: no message published after the subscription
+    // can be missed.
+    let private = shared.private.as_ref().map(PrivateFeed::receiver);
     let index = shared.stats.open(Some(peer));
     let first = index == 0;
     let skip = if first { shared.faults.skip_seq } else { None };
@@ -414,6 +446,7 @@ fn serve_connection(shared: &Shared, sock: TcpStream, peer: SocketAddr) {
         data_sent: 0,
         replay_base: None,
         next_ping: shared.ping_interval.map(|d| Instant::now() + d),
+        private,
     };
     let end = match conn.run() {
         Ok(end) => end,
@@ -442,6 +475,8 @@ struct Conn<'a> {
     /// `(instant, recv_ns)` the replay clock started at.
     replay_base: Option<(Instant, u64)>,
     next_ping: Option<Instant>,
+    /// This session's receiver on the server's [`PrivateFeed`].
+    private: Option<Receiver<Arc<PrivateMsg>>>,
 }
 
 fn would_block(e: &tungstenite::Error) -> bool {
@@ -468,6 +503,9 @@ impl Conn<'_> {
                 next = next.min(p);
             }
             if let Flow::End(e) = self.pump_reads(next.saturating_duration_since(now))? {
+                return Ok(e);
+            }
+            if let Flow::End(e) = self.pump_private()? {
                 return Ok(e);
             }
             if let Some(p) = self.next_ping {
@@ -509,6 +547,17 @@ impl Conn<'_> {
             Pacing::AsFastAsPossible => t0,
             Pacing::Recorded { speed } => t0 + Duration::from_secs_f64(ns.saturating_sub(ns0) as f64 / 1e9 / speed),
         })
+    }
+
+    /// Forwards the private messages published since the last turn.
+    fn pump_private(&mut self) -> tungstenite::Result<Flow> {
+        let Some(rx) = &self.private else { return Ok(Flow::Continue) };
+        let msgs: Vec<Arc<PrivateMsg>> = rx.try_iter().collect();
+        let mut out = Vec::new();
+        for m in &msgs {
+            self.session.private(m, &mut out);
+        }
+        self.send_all(out)
     }
 
     /// Reads what the client sent, waiting at most `wait` for the first frame, then answers it.
@@ -559,6 +608,16 @@ impl Conn<'_> {
             return Err(e);
         }
         self.ws.flush()?;
+        if !texts.is_empty() {
+            // Deliver what was published before these commands under the old subscriptions,
+            // then mark where new private subscriptions start.
+            if let Flow::End(e) = self.pump_private()? {
+                return Ok(Flow::End(e));
+            }
+            if let Some(feed) = &self.shared.private {
+                self.session.set_private_mark(feed.published());
+            }
+        }
         for t in texts {
             self.shared.stats.update(self.index, |c| c.commands += 1);
             let mut out = Vec::new();
