@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strike_engine::auth::{load_private_key, BackgroundSigner, DEFAULT_REFRESH};
 use strike_engine::config::EngineConfig;
-use strike_engine::feed::ws::{SignerAuth, WsFeedConfig, WsSource};
+use strike_engine::feed::ws::{SignerAuth, WsFeedConfig, WsSource, RERESOLVE_AFTER_FAILURES};
 use strike_engine::pipeline::{Pipeline, RunOptions};
 use strike_sdk::book::{Book, BookSide};
 use strike_sdk::num::{Price, Qty};
@@ -203,4 +203,114 @@ fn garbled_and_oversized_frames_are_counted_and_survived() {
     assert_eq!(ws.oversized, 1, "{ws:?}");
     assert_eq!(ws.opened, 2, "the oversized frame drops the connection; the client comes back");
     assert_eq!(levels(l.pipeline.trader().books()), replay_books());
+}
+
+/// A TCP forwarder on `127.0.0.1:port` to `target`: the "listener" of the exchange as a client
+/// resolving `localhost` sees it. Stopping it closes the listener and every forwarded
+/// connection; a new one can then bind the same port.
+struct Forwarder {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forwarder {
+    fn start(port: u16, target: std::net::SocketAddr) -> Forwarder {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (st, cs) = (stop.clone(), conns.clone());
+        let accept = std::thread::spawn(move || {
+            while !st.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = std::net::TcpStream::connect(target) else { continue };
+                let mut g = cs.lock().unwrap();
+                g.push(client.try_clone().unwrap());
+                g.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Forwarder { port, stop, conns, accept: Some(accept) }
+    }
+
+    /// Closes the listener and drops every forwarded connection.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(a) = self.accept.take() {
+            a.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn after_repeated_connect_failures_the_host_is_resolved_again_and_the_feed_comes_back() {
+    let srv = server(Faults::none(), "test_rsa_public.pem");
+    let mut fwd = Forwarder::start(0, srv.addr());
+    let header = prod().header;
+    let key = load_private_key(&private_key("test_rsa_pkcs1.pem")).unwrap();
+    let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).unwrap();
+    // a host name, no connect_addr: the production path
+    let mut src = WsSource::new(
+        WsFeedConfig {
+            url: format!("wss://localhost:{}/trade-api/ws/v2", fwd.port),
+            connect_addr: None,
+            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
+            channels: vec!["orderbook_delta".into()],
+            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
+            max_frame: 1 << 20,
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(40),
+            seed: 3,
+        },
+        Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
+    )
+    .unwrap();
+    assert_eq!(src.stats.resolves, 1);
+    let deadline = Instant::now() + DEADLINE;
+    let poll_until = |src: &mut WsSource, done: &dyn Fn(&WsSource) -> bool| {
+        while Instant::now() < deadline && !done(src) {
+            if let strike_engine::feed::SourcePoll::Idle = strike_engine::feed::FrameSource::next_frame(src) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        assert!(done(src), "{:?}", src.stats);
+    };
+    // the first session streams
+    poll_until(&mut src, &|s| s.stats.frames >= 20);
+    // the exchange's listener goes away: the connection drops, reconnects are refused, and after
+    // RERESOLVE_AFTER_FAILURES of them in a row the host is resolved again
+    fwd.stop();
+    poll_until(&mut src, &|s| s.stats.resolves >= 2 && s.stats.failures_in_row > RERESOLVE_AFTER_FAILURES);
+    assert_eq!(src.stats.opened, 1);
+    assert_eq!(src.stats.resolve_failures, 0, "{:?}", src.stats.last_resolve_error);
+    assert!(src.addrs().iter().all(|a| a.ip().is_loopback() && a.port() == fwd.port));
+    // back on the same port: the source reconnects and a new session streams
+    let port = fwd.port;
+    let _fwd = Forwarder::start(port, srv.addr());
+    let frames = src.stats.frames;
+    poll_until(&mut src, &|s| s.stats.opened == 2 && s.stats.frames >= frames + 20);
+    assert_eq!(src.stats.failures_in_row, 0);
+    assert_eq!(src.stats.subscribes, 2);
 }

@@ -17,8 +17,22 @@
 //! fresh snapshots.
 //!
 //! The hot path is [`WsSource::next_frame`] on an open connection: one non-blocking read, no
-//! allocation beyond what tungstenite does per message. Connecting, DNS (resolved once, at
-//! construction) and command encoding are cold.
+//! allocation beyond what tungstenite does per message. Connecting, DNS and command encoding are
+//! cold.
+//!
+//! ## Name resolution
+//! The host is resolved at construction (a failure there is an error: the URL or the network is
+//! wrong before anything started) and the addresses are cached; connects go round-robin over
+//! them. After [`RERESOLVE_AFTER_FAILURES`] connection attempts in a row that never reached an
+//! open WebSocket, and again after every further that many, the host is resolved anew: the
+//! exchange may have moved (failover, a load balancer's addresses rotating) while we kept
+//! dialling the old address. `std`'s resolver (`to_socket_addrs`, i.e. `getaddrinfo`) blocks, for
+//! seconds when DNS is slow, so it runs on a short-lived background thread started at the
+//! failure; the next connect attempt picks up its answer if it has arrived and otherwise keeps
+//! the cached addresses. It never runs while a connection is open, and never on the hot path. A
+//! failed resolution is a counted fault ([`WsStats::resolve_failures`]), not an error: the cached
+//! addresses stay in use and the next round of failures tries again. With
+//! [`WsFeedConfig::connect_addr`] set (loopback tests) nothing is ever resolved.
 
 use super::{FrameSource, SourcePoll};
 use std::io::{self, Read, Write};
@@ -41,6 +55,18 @@ pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(25);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection open this long counts as healthy: the reconnect backoff starts over after it.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Connection attempts in a row that never reach an open WebSocket before the host name is
+/// resolved again (and again after every further this many); see the module docs.
+pub const RERESOLVE_AFTER_FAILURES: u32 = 3;
+
+/// Resolves `(host, port)` to socket addresses; blocking. The default is `std`'s
+/// `to_socket_addrs`; unit tests substitute their own.
+type Resolver = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
+/// `std`'s blocking resolver (`getaddrinfo`).
+fn std_resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
 
 /// Supplies the signed handshake headers (`KALSHI-ACCESS-KEY`, `-TIMESTAMP`, `-SIGNATURE`).
 /// Called on every connect (cold path).
@@ -225,6 +251,17 @@ pub struct WsStats {
     pub subscribes: u64,
     /// `get_snapshot` commands sent.
     pub snapshot_requests: u64,
+    /// Host-name resolutions started: the one at construction, then one after every
+    /// [`RERESOLVE_AFTER_FAILURES`] failed connection attempts in a row (0 with
+    /// [`WsFeedConfig::connect_addr`]).
+    pub resolves: u64,
+    /// Resolutions that failed or found no address (counted faults: the cached addresses stay in
+    /// use).
+    pub resolve_failures: u64,
+    /// Connection attempts in a row that did not reach an open WebSocket (0 while open).
+    pub failures_in_row: u32,
+    /// The last resolution error (`cannot resolve HOST: ...`).
+    pub last_resolve_error: Option<String>,
     /// The last connection error, for the report (never contains key material).
     pub last_error: Option<String>,
 }
@@ -240,7 +277,15 @@ pub struct WsSource {
     cfg: WsFeedConfig,
     auth: Box<dyn WsAuth>,
     addrs: Vec<SocketAddr>,
+    /// Index into `addrs` of the next connect.
+    next_addr: usize,
     host: String,
+    port: u16,
+    resolver: Resolver,
+    /// Failed attempts since the last resolution started (or the last open connection).
+    failures_since_resolve: u32,
+    /// A background resolution's answer, until the next connect picks it up.
+    resolving: Option<std::sync::mpsc::Receiver<io::Result<Vec<SocketAddr>>>>,
     state: State,
     msg: Option<tungstenite::Utf8Bytes>,
     attempt: u32,
@@ -266,21 +311,29 @@ impl WsSource {
         }
         let host = uri.host().ok_or_else(|| format!("WebSocket URL {:?} has no host", cfg.url))?.to_string();
         let port = uri.port_u16().unwrap_or(443);
+        let mut stats = WsStats::default();
         let addrs = match cfg.connect_addr {
             Some(a) => vec![a],
             None => {
-                (host.as_str(), port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.collect()
+                stats.resolves += 1;
+                std_resolve(&host, port)
+                    .map_err(|e| format!("cannot resolve {host}: {e}; check the venue URL and the network (DNS)"))?
             }
         };
         if addrs.is_empty() {
-            return Err(format!("{host} resolved to no address"));
+            return Err(format!("{host} resolved to no address; check the venue URL and the network (DNS)"));
         }
         let seed = cfg.seed | 1;
         Ok(WsSource {
             cfg,
             auth,
             addrs,
+            next_addr: 0,
             host,
+            port,
+            resolver: Arc::new(std_resolve),
+            failures_since_resolve: 0,
+            resolving: None,
             state: State::Waiting { retry_at: Instant::now() },
             msg: None,
             attempt: 0,
@@ -291,8 +344,58 @@ impl WsSource {
             report_disconnect: false,
             phase_since: Instant::now(),
             last_rx: Instant::now(),
-            stats: WsStats::default(),
+            stats,
         })
+    }
+
+    /// The addresses connects currently go to (round-robin).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Starts resolving the host again on a background thread (cold; see the module docs).
+    fn start_resolve(&mut self) {
+        if self.cfg.connect_addr.is_some() || self.resolving.is_some() {
+            return;
+        }
+        self.stats.resolves += 1;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (resolver, host, port) = (self.resolver.clone(), self.host.clone(), self.port);
+        let spawned = std::thread::Builder::new().name("strike-ws-resolve".into()).spawn(move || {
+            let _ = tx.send(resolver(&host, port));
+        });
+        match spawned {
+            Ok(_) => self.resolving = Some(rx),
+            Err(e) => self.resolve_failed(format!("cannot start the resolver thread: {e}")),
+        }
+    }
+
+    fn resolve_failed(&mut self, why: String) {
+        self.stats.resolve_failures += 1;
+        let msg = format!("cannot resolve {}: {why}; still trying {:?}", self.host, self.addrs);
+        self.stats.last_resolve_error = Some(msg.clone());
+        self.stats.last_error = Some(msg);
+    }
+
+    /// Takes a finished background resolution's answer, if any (never waits).
+    fn poll_resolve(&mut self) {
+        let Some(rx) = self.resolving.as_ref() else { return };
+        let answer = match rx.try_recv() {
+            Ok(a) => a,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(io::Error::other("the resolver thread ended without an answer"))
+            }
+        };
+        self.resolving = None;
+        match answer {
+            Ok(addrs) if !addrs.is_empty() => {
+                self.addrs = addrs;
+                self.next_addr = 0;
+            }
+            Ok(_) => self.resolve_failed("no address".into()),
+            Err(e) => self.resolve_failed(e.to_string()),
+        }
     }
 
     /// True while the WebSocket is open.
@@ -319,6 +422,15 @@ impl WsSource {
     fn fail(&mut self, why: String) {
         self.stats.disconnects += 1;
         self.stats.last_error = Some(why);
+        if !self.is_open() {
+            // an attempt that never opened: after enough in a row, ask DNS again
+            self.stats.failures_in_row += 1;
+            self.failures_since_resolve += 1;
+            if self.failures_since_resolve >= RERESOLVE_AFTER_FAILURES {
+                self.failures_since_resolve = 0;
+                self.start_resolve();
+            }
+        }
         // Backoff restarts only after a connection that stayed healthy: a server that accepts
         // and then drops us (terminal errors, maintenance) must not be hammered.
         if self.is_open() && self.phase_since.elapsed() >= HEALTHY_AFTER {
@@ -335,7 +447,9 @@ impl WsSource {
 
     fn connect(&mut self) {
         self.stats.connects += 1;
-        let addr = self.addrs[(self.stats.connects as usize - 1) % self.addrs.len()];
+        self.poll_resolve();
+        let addr = self.addrs[self.next_addr % self.addrs.len()];
+        self.next_addr = (self.next_addr + 1) % self.addrs.len();
         let sock = match mio::net::TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => return self.fail(format!("connect {addr}: {e}")),
@@ -384,6 +498,8 @@ impl WsSource {
 
     fn opened(&mut self, ws: WebSocket<TlsStream>) {
         self.stats.opened += 1;
+        self.stats.failures_in_row = 0;
+        self.failures_since_resolve = 0;
         self.phase_since = Instant::now();
         self.last_rx = Instant::now();
         self.state = State::Open(Box::new(ws));
@@ -622,6 +738,58 @@ mod tests {
         assert_eq!(disconnects, 2, "{:?}", s.stats);
         assert!(s.stats.connects >= 2);
         assert!(s.stats.last_error.as_deref().unwrap_or("").contains("refused"), "{:?}", s.stats.last_error);
+        // with connect_addr set, the address is used as is: never resolved, however many failures
+        while Instant::now() < deadline && s.stats.failures_in_row < 2 * RERESOLVE_AFTER_FAILURES {
+            let _ = s.next_frame();
+        }
+        assert!(s.stats.failures_in_row >= 2 * RERESOLVE_AFTER_FAILURES, "{:?}", s.stats);
+        assert_eq!((s.stats.resolves, s.stats.resolve_failures), (0, 0));
+    }
+
+    #[test]
+    fn repeated_failures_re_resolve_the_host_and_a_failed_resolve_is_only_counted() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // where the exchange "moved" to: a plain TCP listener (the TLS handshake then fails, which
+        // is fine: we only need to see the new address dialled)
+        let moved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        moved.set_nonblocking(true).unwrap();
+        let new_addr = moved.local_addr().unwrap();
+        let mut c = cfg();
+        c.url = "wss://localhost:1/trade-api/ws/v2".into(); // resolves to loopback port 1: refused
+        c.connect_addr = None;
+        c.backoff_min = Duration::from_millis(1);
+        c.backoff_max = Duration::from_millis(4);
+        let mut s = WsSource::new(c, Box::new(NoAuth)).unwrap();
+        assert_eq!(s.stats.resolves, 1, "resolved once at construction");
+        assert!(s.addrs().iter().all(|a| a.port() == 1 && a.ip().is_loopback()), "{:?}", s.addrs());
+        // the first re-resolution fails (a counted fault), the second finds the new address
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        s.resolver = Arc::new(move |host: &str, port: u16| {
+            assert_eq!((host, port), ("localhost", 1));
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(io::Error::other("SERVFAIL (test)"))
+            } else {
+                Ok(vec![new_addr])
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut accepted = false;
+        while Instant::now() < deadline && !accepted {
+            let _ = s.next_frame();
+            accepted = moved.accept().is_ok();
+        }
+        assert!(accepted, "the re-resolved address was never dialled: {:?}", s.stats);
+        // construction + the failed one + the good one (a slow thread may have delayed the pickup
+        // past another round of failures, which starts no second resolution meanwhile)
+        assert!(s.stats.resolves >= 3, "{:?}", s.stats);
+        assert_eq!(calls.load(Ordering::SeqCst) as u64, s.stats.resolves - 1);
+        assert_eq!(s.stats.resolve_failures, 1, "{:?}", s.stats);
+        let why = s.stats.last_resolve_error.clone().unwrap_or_default();
+        assert!(why.contains("cannot resolve localhost") && why.contains("SERVFAIL"), "{why}");
+        assert_eq!(s.addrs(), [new_addr]);
+        assert_eq!(s.stats.opened, 0);
+        assert!(s.stats.connects > 2 * RERESOLVE_AFTER_FAILURES as u64, "{:?}", s.stats);
     }
 
     #[test]
