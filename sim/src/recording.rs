@@ -310,6 +310,11 @@ impl Default for Rotation {
     }
 }
 
+/// How long a new file waits for the snapshots of its markets (and the previous file stays open
+/// for the handover) before the writer stops waiting: a snapshot that never comes must not stop
+/// rotation for good. 10 s.
+pub const ROTATION_SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Writes a recording frame by frame as it is received (`engine record`).
 ///
 /// Each file is a complete recording in the project's format: the header line, then one
@@ -317,21 +322,192 @@ impl Default for Rotation {
 /// the compressor once a second, so a killed recorder loses at most the last second; rotation
 /// starts `BASE.1.jsonl.zst`, `BASE.2.jsonl.zst`, … each with the same header. A frame that is
 /// not valid JSON is skipped and counted (it would make the file unreadable).
+///
+/// ## Every file replays on its own
+/// A rotated file must not start in the middle of a book: it has to begin with a fresh
+/// `orderbook_snapshot` of every recorded market. The writer reads each frame's envelope
+/// (`type`, `sid`, `seq`, `msg.market_ticker`, a `subscribed` ack's `msg.sid`) and remembers each
+/// market's orderbook `sid`. When [`StreamWriter::tick`] rotates it returns `true`, and the
+/// caller asks the exchange for a snapshot of every market in
+/// [`StreamWriter::snapshot_requests`] (`update_subscription` / `get_snapshot`,
+/// `kalshi-protocol.md` §1.3). Then, per sid (its `seq` is one counter for all its markets):
+/// - until the sid's first fresh snapshot arrives, its `seq` frames (deltas in flight, `ok`
+///   acks) go on into the previous file, kept open for this handover: the previous file ends
+///   with an unbroken `seq` run, the new file starts the sid at the snapshot, and nothing is
+///   lost, so the files also replay one after the other without a gap. The previous file is
+///   closed once every sid has handed over, or after [`ROTATION_SNAPSHOT_WAIT`]; after that the
+///   frames of a sid with no snapshot in the new file yet are dropped (counted in
+///   [`StreamWriter::gated`]);
+/// - from the sid's first frame in the new file on, every `seq` frame of the sid is written
+///   there, so none of a market's deltas precedes its snapshot as long as the exchange sends
+///   the `get_snapshot` answers back to back (the loopback simulator does). If a delta of a
+///   market still awaiting its snapshot comes after another market's snapshot, it is written
+///   all the same (counted in [`StreamWriter::written_before_snapshot`]): dropping it would leave
+///   a `seq` hole, a gap that makes a replay distrust every market of the sid, while a replay
+///   just ignores a delta for a book that is not live yet;
+/// - frames without `seq` (trades, tickers, lifecycle, acks) go to the new file.
+///
+/// The first file is gated the same way from the start (a market's deltas only after its
+/// snapshot; with no previous file, a held frame is dropped), which the subscription's initial
+/// snapshots satisfy at once; it awaits a snapshot of every market of the header, a rotated file
+/// one of every market seen on a sid before.
+///
+/// The size counter of a file starts once all its awaited snapshots are in (the snapshots are the
+/// file's preamble, not part of [`Rotation::max_bytes`]), and the file is not rotated before
+/// then, or before [`ROTATION_SNAPSHOT_WAIT`] has passed since it was opened, whichever comes
+/// first: a rotation size below one set of snapshots must neither cut a file before its books
+/// are complete nor rotate on every snapshot.
 pub struct StreamWriter {
     base: PathBuf,
     header_line: String,
     rotation: Rotation,
-    enc: Option<zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>>,
+    enc: Option<Encoder>,
     index: u32,
+    /// The previous file during a rotation's handover, and its index.
+    prev: Option<(Encoder, u32)>,
+    /// Sids whose frames still go to the previous file.
+    handover: Vec<u32>,
     bytes: u64,
     opened: std::time::Instant,
     last_flush: std::time::Instant,
+    gate: SnapshotGate,
     /// Frames written.
     pub frames: u64,
     /// Frames skipped because they were not valid JSON.
     pub skipped: u64,
+    /// Files started after the first (rotations).
+    pub rotations: u64,
+    /// Frames written to the previous file during a rotation's handover (see the type docs).
+    pub handed_over: u64,
+    /// Frames dropped: held back from the current file because their sid had no snapshot in it
+    /// yet, with no previous file open to take them (see the type docs).
+    pub gated: u64,
+    /// Deltas written before their market's fresh snapshot to keep their sid's `seq` unbroken
+    /// (see the type docs).
+    pub written_before_snapshot: u64,
     /// Files written so far (paths).
     pub files: Vec<PathBuf>,
+}
+
+type Encoder = zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>;
+
+/// The envelope fields the gate reads; a frame whose envelope has other shapes is written as
+/// is.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    sid: Option<u64>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(borrow, default)]
+    msg: Option<EnvelopeMsg<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeMsg<'a> {
+    #[serde(borrow, default)]
+    market_ticker: Option<std::borrow::Cow<'a, str>>,
+    /// The sid of a `subscribed` ack.
+    #[serde(default)]
+    sid: Option<u64>,
+}
+
+/// What the gate says about one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateVerdict {
+    Write,
+    /// Written although its market has no fresh snapshot in this file (keeps `seq` unbroken).
+    WriteEarly,
+    /// A `seq` frame of this sid, which has no snapshot in the current file yet.
+    Held(u32),
+}
+
+/// Per-file snapshot state (see [`StreamWriter`]'s docs).
+struct SnapshotGate {
+    index: std::collections::HashMap<String, usize>,
+    /// The orderbook sid each market was last seen on.
+    sid_of: Vec<Option<u32>>,
+    /// A snapshot of the market has been written to the current file.
+    live: Vec<bool>,
+    /// The market's fresh snapshot is awaited in the current file.
+    awaiting: Vec<bool>,
+    awaiting_count: usize,
+    /// Sids with a `seq` frame written to the current file.
+    started: Vec<u32>,
+}
+
+impl SnapshotGate {
+    /// The first file awaits every market of the header: the subscription sends their snapshots.
+    fn new(header: &Header) -> SnapshotGate {
+        let n = header.markets.len();
+        SnapshotGate {
+            index: header.markets.iter().enumerate().map(|(i, m)| (m.ticker.clone(), i)).collect(),
+            sid_of: vec![None; n],
+            live: vec![false; n],
+            awaiting: vec![true; n],
+            awaiting_count: n,
+            started: Vec::new(),
+        }
+    }
+
+    /// A new file: nothing is live, every market with a known sid awaits its snapshot.
+    fn rotated(&mut self) {
+        self.live.iter_mut().for_each(|l| *l = false);
+        self.started.clear();
+        self.awaiting_count = 0;
+        for (a, sid) in self.awaiting.iter_mut().zip(&self.sid_of) {
+            *a = sid.is_some();
+            self.awaiting_count += usize::from(*a);
+        }
+    }
+
+    fn check(&mut self, frame: &str) -> GateVerdict {
+        let Ok(env) = serde_json::from_str::<Envelope<'_>>(frame) else { return GateVerdict::Write };
+        let ty = env.ty.as_deref().unwrap_or("");
+        if ty == "subscribed" {
+            // a new epoch of the sid (reconnect): a replay restarts its count here
+            if let Some(sid) = env.msg.as_ref().and_then(|m| m.sid) {
+                self.started.retain(|&s| u64::from(s) != sid);
+            }
+            return GateVerdict::Write;
+        }
+        let Some(sid) = env.sid.and_then(|s| u32::try_from(s).ok()) else { return GateVerdict::Write };
+        let market = env.msg.as_ref().and_then(|m| m.market_ticker.as_deref()).and_then(|t| self.index.get(t).copied());
+        let book_msg = ty == "orderbook_snapshot" || ty == "orderbook_delta";
+        if let (Some(m), true) = (market, book_msg) {
+            self.sid_of[m] = Some(sid);
+        }
+        // only orderbook sids are gated: other sequenced channels have no snapshot to wait for
+        if env.seq.is_none() || !(book_msg || self.sid_of.contains(&Some(sid))) {
+            return GateVerdict::Write;
+        }
+        let started = self.started.contains(&sid);
+        if ty == "orderbook_snapshot" {
+            if let Some(m) = market {
+                self.live[m] = true;
+                if std::mem::take(&mut self.awaiting[m]) {
+                    self.awaiting_count -= 1;
+                }
+            }
+            if !started {
+                self.started.push(sid);
+            }
+            return GateVerdict::Write;
+        }
+        let live = market.is_some_and(|m| self.live[m]);
+        if live || started {
+            if !started {
+                self.started.push(sid);
+            }
+            if ty == "orderbook_delta" && market.is_some() && !live {
+                return GateVerdict::WriteEarly;
+            }
+            return GateVerdict::Write;
+        }
+        GateVerdict::Held(sid)
+    }
 }
 
 impl StreamWriter {
@@ -345,11 +521,18 @@ impl StreamWriter {
             rotation,
             enc: None,
             index: 0,
+            prev: None,
+            handover: Vec::new(),
             bytes: 0,
             opened: now,
             last_flush: now,
+            gate: SnapshotGate::new(header),
             frames: 0,
             skipped: 0,
+            rotations: 0,
+            handed_over: 0,
+            gated: 0,
+            written_before_snapshot: 0,
             files: Vec::new(),
         };
         w.open()?;
@@ -391,22 +574,45 @@ impl StreamWriter {
         Ok(())
     }
 
+    fn finish_file(enc: Encoder, path: &Path) -> Result<(), RecordingError> {
+        let mut w = enc.finish().map_err(|e| RecordingError::io(path, e))?;
+        w.flush().map_err(|e| RecordingError::io(path, e))
+    }
+
     fn close(&mut self) -> Result<(), RecordingError> {
+        self.close_prev()?;
         if let Some(enc) = self.enc.take() {
-            let path = self.path_of(self.index);
-            let mut w = enc.finish().map_err(|e| RecordingError::io(&path, e))?;
-            w.flush().map_err(|e| RecordingError::io(&path, e))?;
+            Self::finish_file(enc, &self.path_of(self.index))?;
         }
         Ok(())
     }
 
-    /// Appends one frame received at `recv_ns` (unix ns).
+    /// Ends the handover: the previous file is complete.
+    fn close_prev(&mut self) -> Result<(), RecordingError> {
+        self.handover.clear();
+        match self.prev.take() {
+            Some((enc, index)) => Self::finish_file(enc, &self.path_of(index)),
+            None => Ok(()),
+        }
+    }
+
+    fn put(enc: &mut Encoder, path: &Path, recv_ns: u64, frame: &str) -> Result<(), RecordingError> {
+        let io = |e| RecordingError::io(path, e);
+        write!(enc, "{{\"recv_ns\":{recv_ns},\"frame\":").map_err(io)?;
+        enc.write_all(frame.as_bytes()).map_err(io)?;
+        enc.write_all(b"}\n").map_err(io)
+    }
+
+    /// Appends one frame received at `recv_ns` (unix ns) to the current file, or to the previous
+    /// one while a rotation hands over, or drops it (see the type docs).
     pub fn write(&mut self, recv_ns: u64, frame: &str) -> Result<(), RecordingError> {
         let frame = frame.trim();
         if serde_json::from_str::<serde::de::IgnoredAny>(frame).is_err() {
             self.skipped += 1;
             return Ok(());
         }
+        let awaiting_before = self.gate.awaiting_count;
+        let verdict = self.gate.check(frame);
         // one frame per line: a raw newline between tokens would split it (cold path, rare)
         let compacted;
         let frame = if frame.contains(['\n', '\r']) {
@@ -415,46 +621,101 @@ impl StreamWriter {
         } else {
             frame
         };
+        match verdict {
+            GateVerdict::Held(sid) => {
+                let path = self.prev.as_ref().map(|(_, i)| self.path_of(*i));
+                match (self.prev.as_mut(), path) {
+                    (Some((enc, _)), Some(path)) if self.handover.contains(&sid) => {
+                        Self::put(enc, &path, recv_ns, frame)?;
+                        self.handed_over += 1;
+                        self.frames += 1;
+                    }
+                    _ => self.gated += 1,
+                }
+                return Ok(());
+            }
+            GateVerdict::WriteEarly => self.written_before_snapshot += 1,
+            GateVerdict::Write => {}
+        }
+        // the file has all its snapshots with this frame: the rotation size counts from here
+        let completed = awaiting_before > 0 && self.gate.awaiting_count == 0;
         let path = self.path_of(self.index);
         let Some(enc) = self.enc.as_mut() else { return Ok(()) };
-        let io = |e| RecordingError::io(&path, e);
-        write!(enc, "{{\"recv_ns\":{recv_ns},\"frame\":").map_err(io)?;
-        enc.write_all(frame.as_bytes()).map_err(io)?;
-        enc.write_all(b"}\n").map_err(io)?;
-        self.bytes += frame.len() as u64 + 32;
+        Self::put(enc, &path, recv_ns, frame)?;
+        self.bytes = if completed { 0 } else { self.bytes + frame.len() as u64 + 32 };
         self.frames += 1;
+        if self.prev.is_some() {
+            let started = &self.gate.started;
+            self.handover.retain(|s| !started.contains(s));
+            if self.handover.is_empty() {
+                self.close_prev()?;
+            }
+        }
         Ok(())
     }
 
     /// Flushes once a second and rotates when due. Call regularly (every frame is fine).
-    pub fn tick(&mut self) -> Result<(), RecordingError> {
+    /// Returns `true` when it started a new file: the caller then requests a fresh snapshot of
+    /// every market in [`StreamWriter::snapshot_requests`] (see the type docs).
+    pub fn tick(&mut self) -> Result<bool, RecordingError> {
         let now = std::time::Instant::now();
         if now.duration_since(self.last_flush) >= std::time::Duration::from_secs(1) {
             self.flush()?;
         }
-        let r = self.rotation;
-        if (r.max_bytes > 0 && self.bytes >= r.max_bytes)
-            || (!r.max_age.is_zero() && now.duration_since(self.opened) >= r.max_age)
-        {
-            self.close()?;
-            self.index += 1;
-            self.open()?;
+        let waited_enough = now.duration_since(self.opened) >= ROTATION_SNAPSHOT_WAIT;
+        if self.prev.is_some() && waited_enough {
+            self.close_prev()?;
         }
-        Ok(())
+        let r = self.rotation;
+        let due = (r.max_bytes > 0 && self.bytes >= r.max_bytes)
+            || (!r.max_age.is_zero() && now.duration_since(self.opened) >= r.max_age);
+        if !(due && (self.gate.awaiting_count == 0 || waited_enough)) {
+            return Ok(false);
+        }
+        // the current file becomes the previous one, open until every sid has handed over
+        self.close_prev()?;
+        self.gate.rotated();
+        let mut sids: Vec<u32> = self.snapshot_requests().iter().map(|&(sid, _)| sid).collect();
+        sids.sort_unstable();
+        sids.dedup();
+        if let Some(enc) = self.enc.take() {
+            if sids.is_empty() {
+                Self::finish_file(enc, &self.path_of(self.index))?;
+            } else {
+                self.prev = Some((enc, self.index));
+                self.handover = sids;
+            }
+        }
+        self.index += 1;
+        self.open()?;
+        self.rotations += 1;
+        Ok(true)
+    }
+
+    /// `(sid, market)` of every market whose fresh snapshot the current file still awaits and
+    /// whose orderbook sid is known: `market` indexes the header's `markets` (the engine's
+    /// `MarketId`), `sid` is the subscription it was last seen on. Empty in the first file (the
+    /// subscription sends those snapshots) and once every snapshot is in.
+    pub fn snapshot_requests(&self) -> Vec<(u32, usize)> {
+        let g = &self.gate;
+        (0..g.awaiting.len()).filter(|&m| g.awaiting[m]).filter_map(|m| g.sid_of[m].map(|sid| (sid, m))).collect()
     }
 
     /// Pushes everything written so far to the file (a complete zstd block).
     pub fn flush(&mut self) -> Result<(), RecordingError> {
         self.last_flush = std::time::Instant::now();
         let path = self.path_of(self.index);
-        if let Some(enc) = self.enc.as_mut() {
-            enc.flush().map_err(|e| RecordingError::io(&path, e))?;
-            enc.get_mut().flush().map_err(|e| RecordingError::io(&path, e))?;
+        let prev_path = self.prev.as_ref().map(|(_, i)| self.path_of(*i)).unwrap_or_default();
+        let files =
+            self.enc.as_mut().map(|e| (e, &path)).into_iter().chain(self.prev.as_mut().map(|(e, _)| (e, &prev_path)));
+        for (enc, path) in files {
+            enc.flush().map_err(|e| RecordingError::io(path, e))?;
+            enc.get_mut().flush().map_err(|e| RecordingError::io(path, e))?;
         }
         Ok(())
     }
 
-    /// Finishes the current file.
+    /// Finishes the current file, and the previous one if a rotation is still handing over.
     pub fn finish(mut self) -> Result<Vec<PathBuf>, RecordingError> {
         self.close()?;
         Ok(std::mem::take(&mut self.files))
@@ -921,6 +1182,134 @@ mod readers {
             let mut want: Vec<(u64, u64)> = (0..40u64).map(|i| (1_000 + i, i)).collect();
             want.push((3_000, 99));
             assert_eq!(ids, want);
+        }
+
+        #[test]
+        fn rotated_files_start_with_fresh_snapshots_and_keep_seq_unbroken() {
+            let dir = std::env::temp_dir().join(format!("strike-sw-gate-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let base = dir.join("gate.jsonl.zst");
+            let _ = std::fs::remove_file(&base);
+            for i in 1..=3 {
+                let _ = std::fs::remove_file(dir.join(format!("gate.{i}.jsonl.zst")));
+            }
+            let market = |t: &str| MarketRecord { ticker: t.into(), ..Default::default() };
+            let header = Header {
+                strike_recording: FORMAT_VERSION,
+                yes_price_scale: true,
+                markets: vec![market("A"), market("B"), market("C")],
+                ..Default::default()
+            };
+            let mut w =
+                StreamWriter::create(&base, &header, Rotation { max_bytes: 100, max_age: Default::default() }).unwrap();
+            let snap = |t: &str, seq: u64| {
+                let sid = if t == "C" { 3 } else { 1 };
+                format!(
+                    r#"{{"type":"orderbook_snapshot","sid":{sid},"seq":{seq},"msg":{{"market_ticker":"{t}","yes_dollars_fp":[["0.4000","10.00"]]}}}}"#
+                )
+            };
+            let delta = |t: &str, seq: u64| {
+                format!(
+                    r#"{{"type":"orderbook_delta","sid":1,"seq":{seq},"msg":{{"market_ticker":"{t}","price_dollars":"0.4000","delta_fp":"1.00","side":"yes"}}}}"#
+                )
+            };
+            let trade =
+                r#"{"type":"trade","sid":2,"msg":{"market_ticker":"A","yes_price_dollars":"0.40","count_fp":"1.00"}}"#;
+            let mut ns = 0;
+            let mut put = |w: &mut StreamWriter, f: &str| {
+                ns += 1;
+                w.write(ns, f).unwrap();
+            };
+            // file 0: a delta before any snapshot of its sid is dropped (no previous file to take it)
+            put(&mut w, r#"{"id":1,"type":"subscribed","msg":{"channel":"orderbook_delta","sid":1}}"#);
+            put(&mut w, &delta("A", 1));
+            // other sequenced channels are not gated
+            put(&mut w, r#"{"type":"order_group_updates","sid":9,"seq":1,"msg":{"event_type":"created"}}"#);
+            for f in [snap("A", 2), snap("B", 3), delta("A", 4), delta("B", 5), trade.to_string()] {
+                put(&mut w, &f);
+            }
+            assert_eq!(w.snapshot_requests(), vec![], "the subscription sends the first file's snapshots");
+            assert!(!w.tick().unwrap(), "over 100 bytes, but C's first snapshot is still due");
+            put(&mut w, &snap("C", 1));
+            put(&mut w, &delta("A", 6));
+            assert!(w.tick().unwrap(), "over 100 bytes after the snapshots: rotated");
+            assert_eq!(w.rotations, 1);
+            assert_eq!(w.snapshot_requests(), vec![(1, 0), (1, 1), (3, 2)]);
+            // file 1: in-flight deltas and acks of a sid before its first fresh snapshot go on into
+            // file 0, which closes once every sid (1 and 3) has its first snapshot in file 1
+            put(&mut w, &delta("A", 7));
+            put(&mut w, r#"{"id":5,"sid":1,"seq":8,"type":"ok","msg":{"market_tickers":["A","B"]}}"#);
+            put(&mut w, trade);
+            put(&mut w, &snap("A", 9));
+            put(&mut w, &delta("A", 10));
+            // B's snapshot is late: its delta is written anyway, or seq 11 would be a hole
+            put(&mut w, &delta("B", 11));
+            put(&mut w, &snap("C", 2));
+            assert!(!w.tick().unwrap(), "no rotation before the file has every fresh snapshot");
+            put(&mut w, &snap("B", 12));
+            assert_eq!(w.snapshot_requests(), vec![]);
+            assert!(!w.tick().unwrap(), "the snapshots are the preamble: the size counts from here");
+            put(&mut w, &delta("B", 13));
+            assert!(w.tick().unwrap());
+            assert_eq!(w.snapshot_requests(), vec![(1, 0), (1, 1), (3, 2)]);
+            // file 2: without its snapshots it is not rotated again (until ROTATION_SNAPSHOT_WAIT),
+            // and the stream goes on into file 1
+            for seq in 14..20 {
+                put(&mut w, &delta("A", seq));
+            }
+            assert!(!w.tick().unwrap());
+            assert_eq!((w.gated, w.handed_over, w.written_before_snapshot, w.rotations), (1, 8, 1, 2));
+            assert_eq!(w.frames, 24, "every frame but the one before any snapshot");
+            let files = w.finish().unwrap();
+            assert_eq!(files.len(), 3);
+            let read = |p: &Path| -> Vec<(String, Option<String>, Option<u64>)> {
+                Recording::read(p)
+                    .unwrap()
+                    .frames
+                    .iter()
+                    .map(|f| {
+                        let v: serde_json::Value = serde_json::from_str(&f.text).unwrap();
+                        let t = v["msg"]["market_ticker"].as_str().map(str::to_string);
+                        (v["type"].as_str().unwrap().to_string(), t, v["seq"].as_u64())
+                    })
+                    .collect()
+            };
+            let f = |ty: &str, t: Option<&str>, seq: Option<u64>| (ty.to_string(), t.map(str::to_string), seq);
+            assert_eq!(
+                read(&files[0]),
+                vec![
+                    f("subscribed", None, None),
+                    f("order_group_updates", None, Some(1)),
+                    f("orderbook_snapshot", Some("A"), Some(2)),
+                    f("orderbook_snapshot", Some("B"), Some(3)),
+                    f("orderbook_delta", Some("A"), Some(4)),
+                    f("orderbook_delta", Some("B"), Some(5)),
+                    f("trade", Some("A"), None),
+                    f("orderbook_snapshot", Some("C"), Some(1)),
+                    f("orderbook_delta", Some("A"), Some(6)),
+                    f("orderbook_delta", Some("A"), Some(7)),
+                    f("ok", None, Some(8)),
+                ]
+            );
+            assert_eq!(
+                read(&files[1]),
+                vec![
+                    f("trade", Some("A"), None),
+                    f("orderbook_snapshot", Some("A"), Some(9)),
+                    f("orderbook_delta", Some("A"), Some(10)),
+                    f("orderbook_delta", Some("B"), Some(11)),
+                    f("orderbook_snapshot", Some("C"), Some(2)),
+                    f("orderbook_snapshot", Some("B"), Some(12)),
+                    f("orderbook_delta", Some("B"), Some(13)),
+                    f("orderbook_delta", Some("A"), Some(14)),
+                    f("orderbook_delta", Some("A"), Some(15)),
+                    f("orderbook_delta", Some("A"), Some(16)),
+                    f("orderbook_delta", Some("A"), Some(17)),
+                    f("orderbook_delta", Some("A"), Some(18)),
+                    f("orderbook_delta", Some("A"), Some(19)),
+                ]
+            );
+            assert_eq!(read(&files[2]), vec![]);
         }
 
         #[test]
