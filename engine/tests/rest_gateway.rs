@@ -674,3 +674,19 @@ fn a_fill_missed_while_the_stream_was_down_comes_out_of_the_resync() {
     assert!(!r.seen.iter().any(|e| matches!(e, ExecEvent::Position { .. })));
     assert_eq!(r.lg.stats.events.get("resyncs"), 2);
 }
+
+#[test]
+fn a_second_cancel_while_the_first_is_pending_is_not_sent() {
+    // the strategy cancels in on_shutdown and the trader then cancels every open order: one
+    // request must reach the venue, not a second that can only earn a 404
+    let srv = server(|_| {});
+    let mut rig = gateway(&srv, |_| {});
+    rig.submit(new(1, A, BookSide::Bid, 42, 5, TimeInForce::Gtc));
+    rig.wait_phase(1, Phase::Resting);
+    rig.submit(OrderRequest::Cancel { strategy: STRATEGY, order_ref: OrderRef(1) });
+    rig.submit(OrderRequest::Cancel { strategy: STRATEGY, order_ref: OrderRef(1) });
+    rig.wait_phase(1, Phase::Canceled);
+    assert_eq!(srv.stats().requests_to("DELETE", "/portfolio/events/orders/{order_id}"), 1);
+    assert_eq!(rig.gw.stats().cancels_coalesced, 1);
+    assert!(rig.failures(OpKind::Cancel).is_empty(), "{:?}", rig.failures(OpKind::Cancel));
+}

@@ -256,6 +256,8 @@ pub struct RestStats {
     pub reconciliations: u64,
     /// Reconciliation reads written.
     pub reconciliation_reads: u64,
+    /// Cancel requests for an order whose cancel was already queued or in flight (not sent).
+    pub cancels_coalesced: u64,
     /// Resyncs started ([`RestGateway::resync`]).
     pub resyncs: u64,
     /// Acknowledged orders a resync listing did not show (their state kept as last reported).
@@ -1642,7 +1644,13 @@ impl RestGateway {
             }
             OrderRequest::Cancel { strategy, order_ref } => {
                 let key = self.core.find(OpKind::Cancel, strategy, order_ref)?;
-                if !self.core.cancel_unsent(key, now_ns) {
+                let is_this = |r: &Req| matches!(r.op, Op::Cancel(k) if k == key);
+                let pending = self.core.queue.iter().any(is_this)
+                    || self.conns.iter().any(|c| c.req.as_ref().is_some_and(is_this));
+                if pending {
+                    // one cancel per order at a time: a second would only earn a 404
+                    self.core.stats.cancels_coalesced += 1;
+                } else if !self.core.cancel_unsent(key, now_ns) {
                     self.core.queue.push_back(Req::new(Op::Cancel(key)));
                 }
             }
