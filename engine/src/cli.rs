@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// With --live: skip typing the venue name to confirm.
     #[arg(long)]
     pub yes: bool,
+    /// Journal faults, sessions, orders, order updates and fills into this SQLite file
+    /// (default with --live: strike-journal.sqlite in the current folder; none otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Where to connect for live data, and which markets.

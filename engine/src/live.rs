@@ -156,7 +156,13 @@ pub fn stop_flag() -> &'static AtomicBool {
 
 /// Trading on the live feed until `duration` or Ctrl-C, with paper fills or, when `live`, real
 /// orders through the REST gateway; returns the run's report.
-pub fn run(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin], live: bool) -> Result<RunOutcome, String> {
+pub fn run(
+    cfg: &EngineConfig,
+    v: &VenueArgs,
+    plugins: &[Plugin],
+    live: bool,
+    opts: &RunOptions,
+) -> Result<RunOutcome, String> {
     let (_, rest) = venue_urls(v)?;
     let header = load_markets(v, rest.as_deref())?;
     // our own orders' fills and updates ride the same connection (the gateway reads them)
@@ -179,17 +185,8 @@ pub fn run(cfg: &EngineConfig, v: &VenueArgs, plugins: &[Plugin], live: bool) ->
     } else {
         crate::pipeline::VenueChoice::Paper
     };
-    let mut p = Pipeline::with_source(
-        cfg,
-        &header,
-        src,
-        true,
-        crate::feed::parse::MAX_FRAME,
-        plugins,
-        &RunOptions::default(),
-        venue,
-    )
-    .map_err(|e| e.to_string())?;
+    let mut p = Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, opts, venue)
+        .map_err(|e| e.to_string())?;
     let stop = stop_flag();
     let deadline = v.duration.map(|d| Instant::now() + d);
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
@@ -207,11 +204,32 @@ pub struct RecordSummary {
     pub skipped: u64,
     /// Connections lost on the way.
     pub disconnects: u64,
+    /// Files started after the first (each begins with fresh snapshots of every market).
+    pub rotations: u64,
+    /// Frames written to the previous file while a rotation handed over
+    /// ([`StreamWriter::handed_over`]).
+    pub handed_over: u64,
+    /// Frames dropped because their sid had no snapshot in the current file yet and no previous
+    /// file was open to take them ([`StreamWriter::gated`]).
+    pub gated: u64,
     /// Files written.
     pub files: Vec<PathBuf>,
 }
 
+/// How long `engine record` waits for a rotated file's fresh snapshots before asking again for
+/// the ones still missing: 5 s.
+pub const RESNAPSHOT_RETRY: Duration = Duration::from_secs(5);
+
 /// `engine record`: raw frames with receive times, plus the market metadata, into `out`.
+///
+/// Every file replays on its own: when the writer rotates, the recorder asks the exchange for a
+/// fresh `orderbook_snapshot` of every recorded market (`update_subscription` / `get_snapshot`,
+/// one command per sid), and the writer starts each sid in the new file at its first fresh
+/// snapshot; the deltas in flight until then go on into the previous file, so nothing is lost
+/// and the files also replay one after the other (the rules, and the one exception that keeps a
+/// sid's `seq` unbroken, are in [`StreamWriter`]'s docs). Snapshots still missing after
+/// [`RESNAPSHOT_RETRY`] are asked for again; after a reconnect the new subscription's snapshots
+/// serve as well.
 pub fn record(v: &VenueArgs, out: &Path, rotation: Rotation) -> Result<RecordSummary, String> {
     let (_, rest) = venue_urls(v)?;
     let mut header = load_markets(v, rest.as_deref())?;
@@ -221,6 +239,7 @@ pub fn record(v: &VenueArgs, out: &Path, rotation: Rotation) -> Result<RecordSum
     let stop = stop_flag();
     let deadline = v.duration.map(|d| Instant::now() + d);
     let mut disconnects = 0;
+    let mut asked_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         match src.next_frame() {
             SourcePoll::Frame { recv_ns, bytes } => {
@@ -231,9 +250,17 @@ pub fn record(v: &VenueArgs, out: &Path, rotation: Rotation) -> Result<RecordSum
             SourcePoll::Idle => std::thread::sleep(Duration::from_micros(200)),
             SourcePoll::Done => break,
         }
-        w.tick().map_err(|e| e.to_string())?;
+        let rotated = w.tick().map_err(|e| e.to_string())?;
+        let retry = asked_at.is_some_and(|t| t.elapsed() >= RESNAPSHOT_RETRY);
+        if rotated || retry {
+            let wanted = w.snapshot_requests();
+            for &(sid, market) in &wanted {
+                src.request_snapshot(sid, strike_sdk::market::MarketId(market as u32));
+            }
+            asked_at = (!wanted.is_empty()).then(Instant::now);
+        }
     }
-    let (frames, skipped) = (w.frames, w.skipped);
+    let (frames, skipped, rotations, handed_over, gated) = (w.frames, w.skipped, w.rotations, w.handed_over, w.gated);
     let files = w.finish().map_err(|e| e.to_string())?;
-    Ok(RecordSummary { frames, skipped, disconnects, files })
+    Ok(RecordSummary { frames, skipped, disconnects, rotations, handed_over, gated, files })
 }

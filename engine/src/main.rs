@@ -116,7 +116,9 @@ fn run(args: RunArgs) -> ExitCode {
         if !args.paper && !args.live {
             return fail(2, "--venue needs --paper (live data, simulated fills) or --live (real orders)");
         }
-        return match strike_engine::live::run(&cfg, &args.venue.to_args(), &plugins, args.live) {
+        let journal = args.journal.clone().or_else(|| args.live.then(|| "strike-journal.sqlite".into()));
+        let opts = RunOptions { journal, ..Default::default() };
+        return match strike_engine::live::run(&cfg, &args.venue.to_args(), &plugins, args.live, &opts) {
             Ok(outcome) => report(&outcome.report, args.report_json.as_deref()),
             Err(e) => fail(1, &e),
         };
@@ -134,7 +136,8 @@ fn run(args: RunArgs) -> ExitCode {
             r
         }
     };
-    let outcome = match pipeline::run(&cfg, recording, &plugins, &RunOptions::default()) {
+    let opts = RunOptions { journal: args.journal.clone(), ..Default::default() };
+    let outcome = match pipeline::run(&cfg, recording, &plugins, &opts) {
         Ok(o) => o,
         Err(e) => return fail(2, &e.to_string()),
     };

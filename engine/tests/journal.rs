@@ -538,3 +538,29 @@ fn record_allocates_nothing() {
     let summary = journal.finish().unwrap();
     assert_eq!(summary.written.events() + summary.dropped, 200_000);
 }
+
+#[test]
+fn every_sink_of_a_journal_is_written() {
+    let dir = TempDir::new("sinks");
+    let path = dir.file();
+    let (mut feed, journal) = Journal::open(&path, JournalOptions::default()).unwrap();
+    let mut gateway = journal.sink().unwrap();
+    // two producers on two threads, as two pinned stages would be
+    let t = std::thread::spawn(move || {
+        for i in 0..1_000 {
+            assert!(gateway.record(order(10_000 + i)));
+        }
+    });
+    for i in 0..1_000 {
+        assert!(feed.record(order(i)));
+    }
+    t.join().unwrap();
+    let summary = journal.finish().unwrap();
+    assert_eq!(summary.written.orders, 2_000);
+    let refs: Vec<u64> = read_orders(&path).unwrap().iter().map(|o| o.order_ref).collect();
+    // each sink's events keep their order; both sets are complete
+    let first: Vec<u64> = refs.iter().copied().filter(|r| *r < 10_000).collect();
+    let second: Vec<u64> = refs.iter().copied().filter(|r| *r >= 10_000).collect();
+    assert_eq!(first, (0..1_000).collect::<Vec<_>>());
+    assert_eq!(second, (10_000..11_000).collect::<Vec<_>>());
+}

@@ -170,7 +170,7 @@ fn position_of_nth_delta(rec: &Recording, n: usize) -> usize {
 fn a_removed_delta_is_a_gap_that_stops_trading_until_the_next_snapshot() {
     let plugin = Plugin::from_static(&PROBE).unwrap();
     // Baseline: the probe does trade on the intact recording.
-    let base = run(&cfg(), prod(), &[plugin], &RunOptions { log_orders: true }).unwrap();
+    let base = run(&cfg(), prod(), &[plugin], &RunOptions { log_orders: true, ..Default::default() }).unwrap();
     assert!(base.report.orders > 100, "{}", base.report.orders);
     assert_eq!(base.report.gaps, 0);
 
@@ -198,7 +198,7 @@ fn a_removed_delta_is_a_gap_that_stops_trading_until_the_next_snapshot() {
     let snap_ns = rec.frames.last().unwrap().recv_ns + 1_000_000;
     rec.frames.push(strike_sim::recording::Frame { recv_ns: snap_ns, text: v.to_string() });
 
-    let out = run(&cfg(), rec, &[plugin], &RunOptions { log_orders: true }).unwrap();
+    let out = run(&cfg(), rec, &[plugin], &RunOptions { log_orders: true, ..Default::default() }).unwrap();
     let r = &out.report;
     assert_eq!(r.gaps, 1);
     assert_eq!(r.stale_markets, 12, "one sid: every market goes stale");

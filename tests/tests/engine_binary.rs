@@ -56,6 +56,38 @@ fn embedded_default_session_trades() {
 }
 
 #[test]
+fn a_journaled_run_holds_every_order_update_and_fill_of_the_report() {
+    let dir = scratch("journal");
+    let journal = dir.join("journal.sqlite");
+    let json = dir.join("report.json");
+    let flb = plugin("flb");
+    let args = [
+        os("--strategy"),
+        flb.as_os_str(),
+        os("--journal"),
+        journal.as_os_str(),
+        os("--report-json"),
+        json.as_os_str(),
+    ];
+    for _ in 0..2 {
+        let out = run_engine(&args);
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let r = report(&json);
+    assert_eq!(faults(&r), 0, "{}", r["faults"]);
+    let rows = strike_engine::journal::count_rows(&journal).unwrap();
+    // two runs appended to one file
+    assert_eq!(rows.orders, 2 * r["orders"].as_u64().unwrap());
+    assert_eq!(rows.fills, 2 * r["fills"].as_u64().unwrap());
+    assert_eq!(r["journal"]["orders"], r["orders"]);
+    assert_eq!(r["journal"]["dropped"], 0);
+    let fills = strike_engine::journal::read_fills(&journal).unwrap();
+    let fees: i64 = fills.iter().filter(|f| f.run == fills[0].run).map(|f| f.fee.0).sum();
+    assert_eq!(fees as f64 / 1e6, r["pnl"]["fees"].as_f64().unwrap(), "journaled fees are the report's, exactly");
+    assert!(fills.iter().all(|f| f.ticker.is_some()), "every fill names its market");
+}
+
+#[test]
 fn wrong_abi_plugin_is_refused_with_a_clear_message() {
     let out = run_engine(&[
         os("--strategy"),
@@ -315,6 +347,8 @@ fn engine_record_rotates_into_files_that_each_replay_on_their_own() {
     let rotation = strike_sim::recording::Rotation { max_bytes: 12_000, max_age: Default::default() };
     let sum = strike_engine::live::record(&venue, &out, rotation).unwrap();
     assert!(sum.rotations >= 3, "rotated {} times", sum.rotations);
+    assert!(sum.handed_over > 0, "deltas in flight at each rotation went into the previous file");
+    assert_eq!(sum.gated, 0, "nothing was dropped");
     assert_eq!(sum.files.len() as u64, sum.rotations + 1);
     assert_eq!(sum.disconnects, 0);
     let tickers: std::collections::BTreeSet<String> = capture.header.markets.iter().map(|m| m.ticker.clone()).collect();
@@ -343,9 +377,12 @@ fn engine_record_rotates_into_files_that_each_replay_on_their_own() {
         }
         all.extend(rec.frames);
     }
-    // the files one after the other end with the books of a plain replay of the capture
+    // the files one after the other are the whole stream: every delta once, no gap, and the books
+    // of a plain replay of the capture at the end
     let header = strike_sim::recording::Recording::read(&sum.files[0]).unwrap().header;
     let joined = replay(strike_sim::recording::Recording { header, frames: all });
+    assert_eq!((joined.gaps, joined.faults, joined.book_faults), (0, 0, 0));
+    assert_eq!(joined.deltas_applied, 245);
     assert_eq!(joined.books, replay(capture).books);
 }
 
@@ -393,6 +430,8 @@ fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
         "4".into(),
         "--live".into(),
         "--yes".into(),
+        "--journal".into(),
+        dir.join("journal.sqlite").into_os_string(),
         "--report-json".into(),
         json.clone().into_os_string(),
     ];
@@ -419,4 +458,148 @@ fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
     assert!(rep["fills"].as_u64().unwrap() > 0);
     let t2t = &rep["latency_ns"]["tick_to_trade"];
     assert!(t2t["count"].as_u64().unwrap() >= s.creates, "a tick-to-trade sample per order sent");
+}
+
+/// FLB in maker mode over `--live`: its post-only GTC bids rest on the loopback exchange, an
+/// outside seller (the test) hits them while the engine runs, and the maker fills reach the
+/// engine only through the WebSocket `fill` / `user_orders` channels. The engine's report and
+/// journal must agree with the exchange fill for fill, and nothing may rest after shutdown.
+#[test]
+fn resting_orders_fill_through_the_private_channels_and_match_the_exchange() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use strike_sim::server::{ApiKey, LinkedServers, RestServerConfig, WsServerConfig};
+    let dir = scratch("live-maker");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+    let key = dir.join("key.pem");
+    std::fs::copy(fixtures.join("test_ed25519_pkcs8.pem"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let api = || ApiKey::from_pem_file("test-key-id", &fixtures.join("test_ed25519_public.pem")).unwrap();
+    // Two heavy favourites whose books stand still (the exchange's REST book is the first
+    // snapshot, so a moving book would make FLB's penny bids cross there): best YES bid 0.90,
+    // ask 0.93 (NO bid 0.07). FLB in maker mode bids one tick above the best bid.
+    use strike_sim::recording::{Frame, Header, MarketRecord, Recording, FORMAT_VERSION};
+    let market = |t: &str| MarketRecord {
+        ticker: t.into(),
+        event_ticker: format!("{t}-EV"),
+        series_ticker: "KXM".into(),
+        price_level_structure: Some("linear_cent".into()),
+        ..Default::default()
+    };
+    let snap = |sid: u32, t: &str| Frame {
+        recv_ns: 1_000_000 * u64::from(sid),
+        text: format!(
+            r#"{{"type":"orderbook_snapshot","sid":{sid},"seq":1,"msg":{{"market_ticker":"{t}","yes_dollars_fp":[["0.8800","40.00"],["0.9000","50.00"]],"no_dollars_fp":[["0.0700","50.00"]]}}}}"#
+        ),
+    };
+    let delta = |sid: u32, t: &str| Frame {
+        recv_ns: 1_000_000_000 + 1_000_000 * u64::from(sid),
+        text: format!(
+            r#"{{"type":"orderbook_delta","sid":{sid},"seq":2,"msg":{{"market_ticker":"{t}","price_dollars":"0.8800","delta_fp":"1.00","side":"yes"}}}}"#
+        ),
+    };
+    let rec = Arc::new(Recording {
+        header: Header {
+            strike_recording: FORMAT_VERSION,
+            source: "two favourites".into(),
+            yes_price_scale: false,
+            markets: vec![market("KXM-A"), market("KXM-B")],
+            events: vec![],
+        },
+        // a second later (recorded pace), one more contract at 0.88 on each: the top of book is
+        // unchanged, but FLB looks again, now that the gateway has read the account
+        frames: vec![snap(1, "KXM-A"), snap(2, "KXM-B"), delta(1, "KXM-A"), delta(2, "KXM-B")],
+    });
+    let markets = dir.join("favourites.jsonl.zst");
+    rec.write_strike(&markets).unwrap();
+    let mut wc = WsServerConfig::new(rec.clone(), api());
+    wc.pacing = strike_sim::server::Pacing::Recorded { speed: 1.0 };
+    let srv = LinkedServers::start(
+        wc,
+        RestServerConfig::new(rec.clone(), api(), strike_sdk::Money::dollars(10_000)),
+    )
+    .unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &srv.ws.cert().cert_pem).unwrap();
+    // the shipped configuration with FLB quoting as a maker
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(dir.join("strategies")).unwrap();
+    for f in ["engine.toml", "risk.toml"] {
+        std::fs::copy(repo.join("config").join(f), dir.join(f)).unwrap();
+    }
+    let flb = std::fs::read_to_string(repo.join("config/strategies/flb.toml")).unwrap();
+    assert!(flb.contains("mode = \"taker\""), "the shipped flb.toml states its mode");
+    std::fs::write(dir.join("strategies/flb.toml"), flb.replace("mode = \"taker\"", "mode = \"maker\"")).unwrap();
+    let json = dir.join("report.json");
+    let journal = dir.join("journal.sqlite");
+    let mut child = std::process::Command::new(strike_tests::engine())
+        .args([
+            "--strategy".into(),
+            plugin("flb").into_os_string(),
+            "--config".into(),
+            dir.join("engine.toml").into_os_string(),
+            "--venue".into(),
+            srv.ws.url().into(),
+            "--rest".into(),
+            srv.rest.url().into(),
+            "--ca-cert".into(),
+            ca.into_os_string(),
+            "--key-id".into(),
+            "test-key-id".into(),
+            "--key-path".into(),
+            key.into_os_string(),
+            "--markets-from".into(),
+            markets.into_os_string(),
+            "--duration-s".into(),
+            "5".into(),
+            "--live".into(),
+            "--yes".into(),
+            "--journal".into(),
+            journal.clone().into_os_string(),
+            "--report-json".into(),
+            json.clone().into_os_string(),
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // an outside seller takes 1 contract off every resting bid (and buyer off every ask) it sees
+    let mut hit = std::collections::HashSet::new();
+    let mut traded = 0i64;
+    while child.try_wait().unwrap().is_none() {
+        for o in srv.rest.orders() {
+            let id = o["order_id"].as_str().unwrap_or_default().to_string();
+            if o["status"] != "resting" || hit.contains(&id) {
+                continue;
+            }
+            let side = if o["book_side"] == "bid" { strike_sdk::BookSide::Bid } else { strike_sdk::BookSide::Ask };
+            let price = strike_sdk::Price::parse(o["yes_price_dollars"].as_str().unwrap()).unwrap();
+            let q = srv.rest.external_trade(o["ticker"].as_str().unwrap(), side, price, strike_sdk::Qty::contracts(1));
+            traded += q.unwrap().0;
+            hit.insert(id);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let rep = report(&json);
+    let s = srv.rest.stats();
+    assert_eq!(faults(&rep), 0, "{}", rep["faults"]);
+    assert!(traded > 0, "FLB rested nothing the outside seller could hit: {}", rep["rejects"]);
+    // every fill the exchange made reached the engine, once
+    assert!(rep["maker_fills"].as_u64().unwrap() > 0, "{}", rep);
+    assert_eq!(rep["fills"].as_u64().unwrap(), s.fills, "engine vs exchange fill count");
+    let filled = (rep["contracts_filled"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(filled, s.filled.0, "engine {filled} vs exchange {}", s.filled.0);
+    assert!(rep["live"]["private_frames"].as_u64().unwrap() > 0, "{}", rep["live"]);
+    // shutdown cancelled what rested: nothing of ours is left on the book
+    let resting: Vec<_> = srv.rest.orders().into_iter().filter(|o| o["status"] == "resting").collect();
+    assert!(resting.is_empty(), "left resting: {resting:?}");
+    // the journal holds the same orders and fills
+    let rows = strike_engine::journal::count_rows(&journal).unwrap();
+    assert_eq!(rows.orders, s.creates, "journaled orders vs orders the exchange received");
+    assert_eq!(rows.fills, s.fills, "journaled fills vs exchange fills");
+    let fills = strike_engine::journal::read_fills(&journal).unwrap();
+    assert_eq!(fills.iter().map(|f| f.qty.0).sum::<i64>(), s.filled.0);
 }

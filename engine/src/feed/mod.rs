@@ -197,6 +197,9 @@ pub struct FeedStage<S: FrameSource, I: MarketIndex> {
     cursors: Vec<usize>,
     stale: Vec<bool>,
     private: Option<PrivateLink>,
+    journal: Option<crate::journal::JournalSink>,
+    /// Receive time of the frame in hand, unix ns (journal timestamps).
+    recv_ns: u64,
     clock: Clock,
     /// Latency of the feed's hops.
     pub latency: Latency,
@@ -246,6 +249,8 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             cursors: vec![0; n],
             stale: vec![false; n_markets],
             private: None,
+            journal: None,
+            recv_ns: 0,
             clock,
             latency: Latency::default(),
             stats: FeedStats {
@@ -262,6 +267,20 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     pub fn with_private(mut self, ring: rtrb::Producer<PrivateEvent>) -> Self {
         self.private = Some(PrivateLink { ring, acked: 0, up: false, owe: false });
         self
+    }
+
+    /// Journals the feed's faults (parse faults, sequence gaps, lost private frames, terminal
+    /// subscription errors) and disconnects from now on.
+    pub fn with_journal(mut self, sink: crate::journal::JournalSink) -> Self {
+        self.journal = Some(sink);
+        self
+    }
+
+    #[cold]
+    fn journal_fault(&mut self, source: crate::journal::FaultSource, kind: &'static str, value: i64) {
+        if let Some(j) = self.journal.as_mut() {
+            j.record(crate::journal::JournalEvent::Fault { ts_ns: self.recv_ns, source, kind, market: None, value });
+        }
     }
 
     /// Delivers staged events to every ring; true when all were delivered.
@@ -308,6 +327,10 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     #[cold]
     fn disconnected(&mut self) {
         self.stats.disconnects += 1;
+        if let Some(j) = self.journal.as_mut() {
+            let ts_ns = crate::auth::unix_now_ns();
+            j.record(crate::journal::JournalEvent::Session { ts_ns, kind: "disconnected", value: 0 });
+        }
         if let Some(p) = self.private.as_mut() {
             p.disconnected();
         }
@@ -358,13 +381,19 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             }
         };
         self.stats.frames += 1;
+        self.recv_ns = recv_ns;
         let (ty, parsed) = self.parser.parse(bytes, &self.index);
         self.stats.by_type.bump(ty);
         if let Some(p) = self.private.as_mut() {
             if ty == "fill" || ty == "user_order" {
                 // the gateway reads them whole (order ids, statuses); a fill on a market outside
                 // the universe is still ours
+                let lost = self.stats.private_lost;
+                let len = bytes.len() as i64;
                 p.frame(recv_ns, bytes, &mut self.stats);
+                if self.stats.private_lost != lost {
+                    self.journal_fault(crate::journal::FaultSource::Feed, "private_lost", len);
+                }
                 self.latency.record(Hop::FeedParse, self.clock.ns(t0, self.clock.raw()));
                 return Poll::Busy;
             }
@@ -385,6 +414,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
     #[cold]
     fn fault(&mut self, f: ParseFault, ty: &'static str) {
         self.stats.faults.bump(f.name());
+        self.journal_fault(crate::journal::FaultSource::Feed, f.name(), 0);
         if let Some((sid, seq)) = self.parser.envelope_seq() {
             self.sequence(sid, seq);
             let book_msg = ty == "orderbook_delta" || ty == "orderbook_snapshot";
@@ -402,6 +432,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
             SeqCheck::InOrder => true,
             SeqCheck::Gap { .. } => {
                 self.stats.gaps += 1;
+                self.journal_fault(crate::journal::FaultSource::Feed, "seq_gap", i64::from(sid));
                 self.mark_sid_stale(sid, StaleReason::SeqGap);
                 true
             }
@@ -420,6 +451,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                     SeqCheck::InOrder => {}
                     SeqCheck::Gap { .. } => {
                         self.stats.gaps += 1;
+                        self.journal_fault(crate::journal::FaultSource::Feed, "seq_gap", i64::from(sid));
                         self.mark_sid_stale(sid, StaleReason::SeqGap);
                     }
                     SeqCheck::Reused => self.stats.snapshot_seq_reused += 1,
@@ -477,6 +509,7 @@ impl<S: FrameSource, I: MarketIndex> FeedStage<S, I> {
                 if matches!(code, 10 | 17 | 25) {
                     // Terminal for the subscription: start a fresh session (new sids, snapshots).
                     self.stats.subscription_errors += 1;
+                    self.journal_fault(crate::journal::FaultSource::Ws, "subscription_error", i64::from(code));
                     self.source.reconnect();
                 }
             }

@@ -43,6 +43,7 @@
 use super::orders::{GatewayEvent, OpKind};
 use super::paper::GatewayStats;
 use super::rest::RestGateway;
+use crate::journal::{FaultSource, JournalEvent, JournalSink};
 use crate::pipeline::events::{ExecEvent, OrderRequest, PrivateEvent};
 use crate::telemetry::{Clock, Counters, Hop, Latency};
 use strike_sdk::book::BookSide;
@@ -90,6 +91,7 @@ pub struct LiveGateway {
     pending: Vec<ExecEvent>,
     /// Positions read by a resync, checked once the poll's events are out.
     positions: Vec<(MarketId, Qty, Money)>,
+    journal: Option<JournalSink>,
     clock: Clock,
     /// Latency of submission (tick-to-trade).
     pub latency: Latency,
@@ -119,6 +121,7 @@ impl LiveGateway {
             tally: vec![Qty::ZERO; n],
             pending: Vec::with_capacity(4096),
             positions: Vec::new(),
+            journal: None,
             clock,
             latency: Latency::default(),
             stats: GatewayStats {
@@ -139,6 +142,30 @@ impl LiveGateway {
         self
     }
 
+    /// Journals orders sent, execution reports, the private stream's faults and the sync's
+    /// progress from now on.
+    pub fn with_journal(mut self, sink: JournalSink) -> LiveGateway {
+        self.journal = Some(sink);
+        self
+    }
+
+    fn journal(&mut self, ev: JournalEvent) {
+        if let Some(j) = self.journal.as_mut() {
+            j.record(ev);
+        }
+    }
+
+    fn fault(&mut self, kind: &'static str, market: Option<MarketId>, value: i64) {
+        self.stats.faults.bump(kind);
+        let ts_ns = crate::auth::unix_now_ns();
+        self.journal(JournalEvent::Fault { ts_ns, source: FaultSource::Gateway, kind, market, value });
+    }
+
+    fn session(&mut self, kind: &'static str, value: i64) {
+        self.stats.events.bump(kind);
+        self.journal(JournalEvent::Session { ts_ns: crate::auth::unix_now_ns(), kind, value });
+    }
+
     /// The REST gateway (its counters and order table).
     pub fn rest(&self) -> &RestGateway {
         &self.gw
@@ -150,6 +177,9 @@ impl LiveGateway {
     }
 
     fn emit(&mut self, e: ExecEvent) {
+        if let Some(j) = self.journal.as_mut() {
+            j.record(crate::journal::of_exec(crate::auth::unix_now_ns(), &e));
+        }
         if !self.pending.is_empty() || self.exec.push(e).is_err() {
             self.pending.push(e);
         }
@@ -195,6 +225,9 @@ impl LiveGateway {
             }
             match self.gw.submit(&req, now) {
                 Ok(()) => {
+                    if let Some(ev) = crate::journal::of_order(now, &req) {
+                        self.journal(ev);
+                    }
                     if let OrderRequest::New { t0, .. } = req {
                         self.stats.sent += 1;
                         self.latency.record(Hop::TickToTrade, self.clock.ns(t0, self.clock.raw()));
@@ -232,7 +265,7 @@ impl LiveGateway {
                         Err(_) => {
                             // A report about one of our orders that cannot be read: the venue's
                             // state must be read instead.
-                            self.stats.faults.bump("private_unreadable");
+                            self.fault("private_unreadable", None, len as i64);
                             if self.sync != SyncState::Waiting {
                                 self.start_resync(now);
                             }
@@ -240,7 +273,7 @@ impl LiveGateway {
                     }
                 }
                 PrivateEvent::Down => {
-                    self.stats.events.bump("private_down");
+                    self.session("private_down", 0);
                     self.sync = SyncState::Waiting;
                 }
                 PrivateEvent::Up => self.start_resync(now),
@@ -250,8 +283,8 @@ impl LiveGateway {
     }
 
     fn start_resync(&mut self, now: u64) {
-        self.stats.events.bump("resyncs");
-        self.gw.resync(now);
+        let n = self.gw.resync(now);
+        self.session("resyncs", n as i64);
         self.sync = SyncState::Listing { failed: false, retry_at_ns: 0 };
     }
 
@@ -271,9 +304,10 @@ impl LiveGateway {
             }
             SyncState::Positions { failed, read } if self.gw.reads_outstanding() == 0 => {
                 if failed || !read {
-                    self.stats.faults.bump("resync_failed");
+                    self.fault("resync_failed", None, 0);
                     self.sync = SyncState::Listing { failed: true, retry_at_ns: now + RESYNC_RETRY_NS };
                 } else {
+                    self.session("live", 0);
                     self.sync = SyncState::Live;
                 }
             }
@@ -284,7 +318,7 @@ impl LiveGateway {
     /// Forwards what the REST gateway reported; true when there was anything.
     fn forward(&mut self, now: u64) -> bool {
         let mut busy = false;
-        let Self { gw, exec, pending, stats, failures, tally, sync, positions, .. } = self;
+        let Self { gw, exec, pending, stats, failures, tally, sync, positions, journal, .. } = self;
         for ev in gw.poll(now).iter() {
             busy = true;
             match *ev {
@@ -313,12 +347,25 @@ impl LiveGateway {
                         },
                         ExecEvent::Position { .. } => {}
                     }
+                    if let Some(j) = journal.as_mut() {
+                        j.record(crate::journal::of_exec(now, &e));
+                    }
                     if !pending.is_empty() || exec.push(e).is_err() {
                         pending.push(e);
                     }
                 }
-                GatewayEvent::Failed { op, .. } => {
+                GatewayEvent::Failed { op, error, .. } => {
                     *failures += 1;
+                    if let Some(j) = journal.as_mut() {
+                        let (kind, value) = (op.name(), i64::from(error.status));
+                        j.record(JournalEvent::Fault {
+                            ts_ns: now,
+                            source: FaultSource::Rest,
+                            kind,
+                            market: None,
+                            value,
+                        });
+                    }
                     if matches!(op, OpKind::GetOrders | OpKind::GetPositions) {
                         match sync {
                             SyncState::Listing { failed, .. } | SyncState::Positions { failed, .. } => *failed = true,
@@ -344,7 +391,7 @@ impl LiveGateway {
                 continue;
             }
             if self.gw.has_live_orders(market) {
-                self.stats.faults.bump("position_mismatch_live");
+                self.fault("position_mismatch_live", Some(market), qty.0 - t.0);
                 continue;
             }
             self.stats.events.bump("positions_synced");

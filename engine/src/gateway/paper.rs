@@ -104,6 +104,7 @@ pub struct PaperVenue {
     pub stats: GatewayStats,
     /// Orders as they reached the venue, when enabled with [`PaperVenue::log_orders`].
     pub order_log: Option<Vec<SentOrder>>,
+    journal: Option<crate::journal::JournalSink>,
     now_ms: i64,
 }
 
@@ -132,6 +133,7 @@ impl PaperVenue {
             latency: Latency::default(),
             stats: GatewayStats { rejects: Counters::with_capacity(24), ..Default::default() },
             order_log: None,
+            journal: None,
             now_ms: 0,
         }
     }
@@ -147,7 +149,16 @@ impl PaperVenue {
     }
 
     #[inline]
+    /// Journals every order taken and every execution report from now on.
+    pub fn with_journal(mut self, sink: crate::journal::JournalSink) -> PaperVenue {
+        self.journal = Some(sink);
+        self
+    }
+
     fn emit(&mut self, e: ExecEvent) {
+        if let Some(j) = self.journal.as_mut() {
+            j.record(crate::journal::of_exec(crate::auth::unix_now_ns(), &e));
+        }
         if !self.pending.is_empty() || self.exec.push(e).is_err() {
             self.pending.push(e);
         }
@@ -287,6 +298,11 @@ impl PaperVenue {
         else {
             return;
         };
+        if let Some(j) = self.journal.as_mut() {
+            if let Some(ev) = crate::journal::of_order(crate::auth::unix_now_ns(), &req) {
+                j.record(ev);
+            }
+        }
         self.stats.orders += 1;
         let meta = &self.metas[market.idx()];
         let te = self.clock.raw();

@@ -422,6 +422,68 @@ impl std::fmt::Display for Brief<'_> {
     }
 }
 
+/// The journal row of an execution report: a fill, an order update, or (for
+/// [`ExecEvent::Position`]) a `position_synced` session row whose value is the venue's position
+/// in hundredths of a contract. `ts_ns`: unix nanoseconds.
+#[inline]
+pub fn of_exec(ts_ns: u64, e: &crate::pipeline::events::ExecEvent) -> JournalEvent {
+    use crate::pipeline::events::ExecEvent;
+    match *e {
+        ExecEvent::Fill { strategy, fill } => JournalEvent::Fill {
+            ts_ns,
+            strategy,
+            order_ref: fill.order_ref.0,
+            market: fill.market,
+            side: fill.side,
+            yes_price: fill.yes_price,
+            qty: fill.qty,
+            fee: fill.fee,
+            liquidity: fill.liquidity,
+        },
+        ExecEvent::Update { strategy, update, .. } => JournalEvent::OrderUpdate {
+            ts_ns,
+            strategy,
+            order_ref: update.order_ref.0,
+            market: update.market,
+            status: update.status,
+            reason: update.reason,
+            filled: update.filled,
+            remaining: update.remaining,
+        },
+        ExecEvent::Position { qty, .. } => JournalEvent::Session { ts_ns, kind: "position_synced", value: qty.0 },
+    }
+}
+
+/// The journal row of an order sent to a venue (`None` for a cancel request: its outcome is
+/// journaled as the order's update). `ts_ns`: unix nanoseconds.
+#[inline]
+pub fn of_order(ts_ns: u64, r: &crate::pipeline::events::OrderRequest) -> Option<JournalEvent> {
+    match *r {
+        crate::pipeline::events::OrderRequest::New {
+            strategy,
+            order_ref,
+            market,
+            side,
+            yes_price,
+            qty,
+            tif,
+            post_only,
+            ..
+        } => Some(JournalEvent::Order {
+            ts_ns,
+            strategy,
+            order_ref: order_ref.0,
+            market,
+            side,
+            yes_price,
+            qty,
+            tif,
+            post_only,
+        }),
+        crate::pipeline::events::OrderRequest::Cancel { .. } => None,
+    }
+}
+
 /// The hot side of the journal: one producer, `Send`, never blocks. See the module docs.
 pub struct JournalSink {
     ring: rtrb::Producer<JournalEvent>,
@@ -438,8 +500,8 @@ impl JournalSink {
             Ok(()) => true,
             Err(_) => {
                 self.dropped += 1;
-                // One producer: a plain store, no read-modify-write.
-                self.shared_dropped.store(self.dropped, Ordering::Relaxed);
+                // shared by every sink of the journal; only on a drop, never on the normal path
+                self.shared_dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
         }
@@ -460,6 +522,7 @@ pub struct Journal {
     ctl: mpsc::Sender<Control>,
     thread: Option<JoinHandle<writer::Outcome>>,
     dropped: Arc<AtomicU64>,
+    capacity: usize,
 }
 
 impl Journal {
@@ -481,7 +544,17 @@ impl Journal {
             .map_err(JournalError::Spawn)?;
         let dropped = Arc::new(AtomicU64::new(0));
         let sink = JournalSink { ring: producer, dropped: 0, shared_dropped: dropped.clone() };
-        Ok((sink, Journal { path: path.to_path_buf(), run, ctl, thread: Some(thread), dropped }))
+        let capacity = opts.capacity.max(1);
+        Ok((sink, Journal { path: path.to_path_buf(), run, ctl, thread: Some(thread), dropped, capacity }))
+    }
+
+    /// Another producer for this journal (a second stage or thread), with a ring of the
+    /// capacity the journal was opened with; the writer drains every sink. Cold: allocates the
+    /// ring.
+    pub fn sink(&self) -> Result<JournalSink, JournalError> {
+        let (producer, consumer) = rtrb::RingBuffer::new(self.capacity);
+        self.ctl.send(Control::AddRing(consumer)).map_err(|_| JournalError::WriterGone { path: self.path.clone() })?;
+        Ok(JournalSink { ring: producer, dropped: 0, shared_dropped: self.dropped.clone() })
     }
 
     /// The journal file.
@@ -494,7 +567,7 @@ impl Journal {
         self.run
     }
 
-    /// Events the sink has dropped so far because the ring was full.
+    /// Events the sinks have dropped so far because their ring was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

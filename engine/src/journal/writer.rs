@@ -14,7 +14,9 @@ pub(super) enum Control {
     /// Write `(market_id, ticker)` rows for the run, commit, and answer how many were written
     /// (or the error's text).
     Markets(Vec<(u32, String)>, SyncSender<Result<usize, String>>),
-    /// Drain the ring, commit and exit.
+    /// Drain this ring too (another [`super::JournalSink`]).
+    AddRing(rtrb::Consumer<JournalEvent>),
+    /// Drain the rings, commit and exit.
     Stop,
 }
 
@@ -81,7 +83,7 @@ pub(super) fn run(
             let mut w = Writer {
                 s: stmts,
                 run,
-                ring,
+                rings: vec![ring],
                 timing,
                 txn_start: None,
                 pending: RowCounts::default(),
@@ -100,7 +102,7 @@ pub(super) fn run(
 struct Writer<'c> {
     s: Stmts<'c>,
     run: i64,
-    ring: rtrb::Consumer<JournalEvent>,
+    rings: Vec<rtrb::Consumer<JournalEvent>>,
     timing: Timing,
     /// When the open transaction began; `None` when none is open.
     txn_start: Option<Instant>,
@@ -126,10 +128,12 @@ impl Writer<'_> {
                 }
             }
             let mut n = 0;
-            while n < BATCH {
-                let Ok(ev) = self.ring.pop() else { break };
-                self.write(ev);
-                n += 1;
+            for i in 0..self.rings.len() {
+                while n < BATCH {
+                    let Ok(ev) = self.rings[i].pop() else { break };
+                    self.write(ev);
+                    n += 1;
+                }
             }
             let due = self.txn_start.is_some_and(|t| t.elapsed() >= self.timing.flush_interval);
             if due || (stopping && n < BATCH) {
@@ -161,6 +165,10 @@ impl Writer<'_> {
     fn handle(&mut self, msg: Control) -> bool {
         match msg {
             Control::Stop => true,
+            Control::AddRing(r) => {
+                self.rings.push(r);
+                false
+            }
             Control::Markets(rows, reply) => {
                 let r = self.write_markets(&rows);
                 let _ = reply.send(r);

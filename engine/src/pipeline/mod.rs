@@ -46,6 +46,8 @@ pub enum RunError {
     Host(HostError),
     /// A strategy's configuration file could not be read.
     Config(crate::config::ConfigError),
+    /// The journal could not be opened.
+    Journal(crate::journal::JournalError),
 }
 
 impl std::fmt::Display for RunError {
@@ -60,6 +62,7 @@ impl std::fmt::Display for RunError {
             }
             RunError::Host(e) => write!(f, "{e}"),
             RunError::Config(e) => write!(f, "{e}"),
+            RunError::Journal(e) => write!(f, "{e}"),
         }
     }
 }
@@ -71,6 +74,9 @@ impl std::error::Error for RunError {}
 pub struct RunOptions {
     /// Keep the log of orders that reached the venue (tests, audits).
     pub log_orders: bool,
+    /// Journal faults, sessions, orders, order updates and fills into this SQLite file
+    /// ([`crate::journal`]); none when `None`.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 /// What a run leaves behind.
@@ -150,6 +156,7 @@ pub struct Pipeline<S: FrameSource = ReplaySource> {
     venue: Venue,
     universe: Arc<UniverseData>,
     source_name: String,
+    journal: Option<crate::journal::Journal>,
     started: std::time::Instant,
 }
 
@@ -219,6 +226,21 @@ impl<S: FrameSource> Pipeline<S> {
             clock.clone(),
         );
         let feed = if live { feed.with_private(private_tx) } else { feed };
+        let (journal, feed, venue_sink) = match &opts.journal {
+            None => (None, feed, None),
+            Some(path) => {
+                let (sink, j) = crate::journal::Journal::open(path, Default::default()).map_err(RunError::Journal)?;
+                let tickers: Vec<(strike_sdk::market::MarketId, &str)> = universe
+                    .markets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (strike_sdk::market::MarketId(i as u32), m.ticker.as_str()))
+                    .collect();
+                j.write_markets(&tickers).map_err(RunError::Journal)?;
+                let venue_sink = j.sink().map_err(RunError::Journal)?;
+                (Some(j), feed.with_journal(sink), Some(venue_sink))
+            }
+        };
         let trader = TraderStage::new(TraderParts {
             universe: universe.clone(),
             strategies,
@@ -239,13 +261,20 @@ impl<S: FrameSource> Pipeline<S> {
                 if opts.log_orders {
                     v.log_orders(1 << 20);
                 }
-                Venue::Paper(v)
+                Venue::Paper(match venue_sink {
+                    Some(s) => v.with_journal(s),
+                    None => v,
+                })
             }
             VenueChoice::Live(gw) => {
-                Venue::Live(Box::new(LiveGateway::new(*gw, ord_rx, exec_tx, clock).with_private(private_rx)))
+                let v = LiveGateway::new(*gw, ord_rx, exec_tx, clock).with_private(private_rx);
+                Venue::Live(Box::new(match venue_sink {
+                    Some(s) => v.with_journal(s),
+                    None => v,
+                }))
             }
         };
-        Ok(Pipeline { feed, trader, venue, universe, source_name, started })
+        Ok(Pipeline { feed, trader, venue, universe, source_name, journal, started })
     }
 
     /// One round of the fused topology: feed, venue (market data), trader, venue (orders).
@@ -403,6 +432,30 @@ impl<S: FrameSource> Pipeline<S> {
                 disabled_in: h.disabled_in.map(str::to_string),
             })
             .collect();
+        if let Some(j) = self.journal.take() {
+            match j.finish() {
+                Ok(s) => {
+                    let w = &s.written;
+                    for (k, v) in [
+                        ("sessions", w.sessions),
+                        ("faults", w.faults),
+                        ("orders", w.orders),
+                        ("order_updates", w.order_updates),
+                        ("fills", w.fills),
+                        ("dropped", s.dropped),
+                    ] {
+                        report.journal.insert(k.to_string(), v);
+                    }
+                    if s.dropped > 0 {
+                        report.faults.insert("journal.dropped".into(), s.dropped);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("strike-engine: {e}");
+                    report.faults.insert("journal.write_failed".into(), 1);
+                }
+            }
+        }
         let order_log = match venue {
             Venue::Paper(v) => v.order_log.take().unwrap_or_default(),
             Venue::Live(_) => Vec::new(),

@@ -104,6 +104,9 @@ pub struct Report {
     /// A live session's connection and sync events by kind (disconnects, private frames,
     /// resyncs, positions set to the venue's figure); empty in a replay.
     pub live: BTreeMap<String, u64>,
+    /// Rows the journal wrote, by table, and events it dropped (`dropped`); empty without a
+    /// journal.
+    pub journal: BTreeMap<String, u64>,
     /// Rejects by reason (risk and venue).
     pub rejects: BTreeMap<String, u64>,
     /// Fees and P&L.
@@ -187,6 +190,10 @@ impl Report {
         if !self.live.is_empty() {
             let items: Vec<String> = self.live.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(o, "live session      {}", items.join("  "));
+        }
+        if !self.journal.is_empty() {
+            let items: Vec<String> = self.journal.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(o, "journal           {}", items.join("  "));
         }
         let _ = writeln!(o, "rejects           {}", self.rejects.values().sum::<u64>());
         for (k, v) in &self.rejects {
