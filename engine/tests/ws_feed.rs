@@ -314,3 +314,61 @@ fn after_repeated_connect_failures_the_host_is_resolved_again_and_the_feed_comes
     assert_eq!(src.stats.failures_in_row, 0);
     assert_eq!(src.stats.subscribes, 2);
 }
+
+#[test]
+fn the_private_stream_goes_down_with_the_connection_and_up_again_once_resubscribed() {
+    use strike_engine::feed::FeedStage;
+    use strike_engine::pipeline::events::PrivateEvent;
+    let srv = server(Faults::none().close_after(50), "test_rsa_public.pem");
+    let mut header = prod().header;
+    header.yes_price_scale = true;
+    let key = load_private_key(&private_key("test_rsa_pkcs1.pem")).unwrap();
+    let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).unwrap();
+    let src = WsSource::new(
+        WsFeedConfig {
+            url: srv.url(),
+            connect_addr: Some(srv.addr()),
+            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
+            channels: vec!["orderbook_delta".into(), "fill".into(), "user_orders".into()],
+            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
+            max_frame: 1 << 20,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            seed: 1,
+        },
+        Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
+    )
+    .unwrap();
+    let universe = Arc::new(strike_sim::universe::UniverseData::from_header(&header).unwrap());
+    let levels = 2 * universe.markets.iter().map(|m| m.grid.n_levels()).max().unwrap();
+    let (md_tx, mut md_rx) = rtrb::RingBuffer::new(1 << 16);
+    let (private_tx, mut private_rx) = rtrb::RingBuffer::new(64);
+    let mut feed = FeedStage::new(
+        src,
+        universe.clone(),
+        universe.len(),
+        true,
+        1 << 20,
+        levels,
+        vec![md_tx],
+        None,
+        strike_engine::telemetry::Clock::default(),
+    )
+    .with_private(private_tx);
+    // both private channels acked → Up; the drop → Down; the new session's acks → Up again
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while seen.len() < 3 && Instant::now() < deadline {
+        feed.poll();
+        while md_rx.pop().is_ok() {}
+        while let Ok(e) = private_rx.pop() {
+            seen.push(match e {
+                PrivateEvent::Up => "up",
+                PrivateEvent::Down => "down",
+                PrivateEvent::Frame { .. } => "frame",
+            });
+        }
+    }
+    assert_eq!(seen, ["up", "down", "up"], "{:?}", feed.source().stats);
+    assert_eq!(feed.stats.disconnects, 1);
+}

@@ -514,11 +514,8 @@ fn resting_orders_fill_through_the_private_channels_and_match_the_exchange() {
     rec.write_strike(&markets).unwrap();
     let mut wc = WsServerConfig::new(rec.clone(), api());
     wc.pacing = strike_sim::server::Pacing::Recorded { speed: 1.0 };
-    let srv = LinkedServers::start(
-        wc,
-        RestServerConfig::new(rec.clone(), api(), strike_sdk::Money::dollars(10_000)),
-    )
-    .unwrap();
+    let srv = LinkedServers::start(wc, RestServerConfig::new(rec.clone(), api(), strike_sdk::Money::dollars(10_000)))
+        .unwrap();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &srv.ws.cert().cert_pem).unwrap();
     // the shipped configuration with FLB quoting as a maker

@@ -11,6 +11,13 @@
 //! frame's events. Faults (parse, unknown market, gaps, terminal subscription errors) are
 //! counted by kind and handled; none panics.
 //!
+//! In live trading the account's private frames (`fill`, `user_order`) are not parsed here:
+//! they go whole to the gateway on their own ring ([`FeedStage::with_private`],
+//! [`PrivateEvent`]), with `Up` once both channels are subscribed and `Down` when the connection
+//! (or a frame, to a full ring or its size) is lost, so the gateway can reconcile before it
+//! trades again. With a journal ([`FeedStage::with_journal`]) every fault and disconnect is
+//! also journaled.
+//!
 //! Resnapshot requests (after a gap, or from the trader after a book fault) are counted here; in
 //! live trading the WebSocket client turns them into `update_subscription` / `get_snapshot`
 //! commands. A replay cannot ask its recording for a snapshot, so its markets stay stale until
