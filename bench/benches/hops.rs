@@ -77,6 +77,7 @@ fn fees_risk_encode(c: &mut Criterion) {
         min_price: Price(100),
         max_price: Price(9900),
         max_position: Qty::contracts(1000),
+        max_data_age_ns: 17_000_000,
     };
     let meta = MarketMeta::bare(MarketId(0), Ticker::new("KXHIGHNY-26AUG12-T90").unwrap());
     let mut book = Book::new(meta.grid);
@@ -84,7 +85,7 @@ fn fees_risk_encode(c: &mut Criterion) {
     let intent = OrderIntent::limit(MarketId(0), Outcome::Yes, Action::Buy, Price(9300), Qty(2500), TimeInForce::Fok);
     let pos = Position::default();
     c.bench_function("risk/check (all pre-trade checks)", |b| {
-        b.iter(|| black_box(check(&limits, black_box(&intent), &book, &pos)))
+        b.iter(|| black_box(check(&limits, black_box(&intent), &book, &pos, black_box(1_000))))
     });
     let mut enc = OrderEncoder::default();
     let mut r = 0u64;

@@ -66,6 +66,12 @@ pub struct EngineConfig {
     /// `expert`, `premier`, `paragon`, `prime`, `prestige`; default `basic`): sets the token
     /// buckets the live gateway holds orders in (`kalshi-protocol.md` §3.8).
     pub rate_limit_tier: Tier,
+    /// Tick-to-trade budget, ms (`budget_ms`, default 27): with `expected_round_trip_ms` it sets
+    /// how old an order's triggering data may be ([`EngineConfig::max_data_age_ns`]).
+    pub budget_ms: u64,
+    /// Expected order round trip to the exchange, ms (`expected_round_trip_ms`, default 10;
+    /// below `budget_ms`).
+    pub expected_round_trip_ms: u64,
 }
 
 /// `risk.toml`, validated.
@@ -108,6 +114,8 @@ impl Default for EngineConfig {
             strategies_dir: PathBuf::from("strategies"),
             risk: RiskConfig::default(),
             rate_limit_tier: Tier::Basic,
+            budget_ms: 27,
+            expected_round_trip_ms: 10,
         }
     }
 }
@@ -123,6 +131,8 @@ struct RawEngine {
     risk: Option<toml::Value>,
     strategies_dir: Option<toml::Value>,
     rate_limit_tier: Option<toml::Value>,
+    budget_ms: Option<toml::Value>,
+    expected_round_trip_ms: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -263,10 +273,16 @@ impl RiskConfig {
 }
 
 impl EngineConfig {
+    /// The oldest triggering data an order may be sent on: `budget_ms − expected_round_trip_ms`,
+    /// ns (risk rejects older with `LatencyBudget`).
+    pub fn max_data_age_ns(&self) -> u64 {
+        self.budget_ms.saturating_sub(self.expected_round_trip_ms).saturating_mul(1_000_000)
+    }
+
     /// Parses `engine.toml` text and loads the risk file it names (relative to `file`'s folder).
     pub fn parse(text: &str, file: &Path) -> Result<EngineConfig, ConfigError> {
         let mut errors = Vec::new();
-        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir, rate_limit_tier";
+        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir, rate_limit_tier, budget_ms, expected_round_trip_ms";
         let raw: RawEngine = parse_collecting(text, &mut errors, known).unwrap_or_default();
         let d = EngineConfig::default();
         let capital = money(&raw.capital, "capital", d.capital, &mut errors);
@@ -296,6 +312,19 @@ impl EngineConfig {
                 d.rate_limit_tier
             }
         };
+        let budget_ms = int(&raw.budget_ms, "budget_ms", d.budget_ms, (1, 60_000), &mut errors);
+        let rtt_ms = int(
+            &raw.expected_round_trip_ms,
+            "expected_round_trip_ms",
+            d.expected_round_trip_ms,
+            (0, 60_000),
+            &mut errors,
+        );
+        if rtt_ms >= budget_ms {
+            errors.push(format!(
+                "`expected_round_trip_ms` ({rtt_ms}) must be below `budget_ms` ({budget_ms}): no order could be sent"
+            ));
+        }
         let ring_capacity =
             int(&raw.ring_capacity, "ring_capacity", d.ring_capacity as u64, (1024, 1 << 24), &mut errors);
         if !ring_capacity.is_power_of_two() {
@@ -342,6 +371,8 @@ impl EngineConfig {
                 strategies_dir: base.join(strategies_dir),
                 risk,
                 rate_limit_tier,
+                budget_ms,
+                expected_round_trip_ms: rtt_ms,
             })
         } else {
             Err(ConfigError { file: file.to_path_buf(), errors })
@@ -397,6 +428,8 @@ mod tests {
         assert_eq!(c.timer_interval_ns, d.timer_interval_ns);
         assert_eq!(c.risk, d.risk);
         assert_eq!(c.rate_limit_tier, d.rate_limit_tier);
+        assert_eq!((c.budget_ms, c.expected_round_trip_ms), (d.budget_ms, d.expected_round_trip_ms));
+        assert_eq!(d.max_data_age_ns(), 17_000_000);
         assert!(c.strategies_dir.ends_with("strategies"));
     }
 
@@ -406,7 +439,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("risk.toml"), "max_order_contracts = \"-1\"\nmax_price = \"1.5\"\nbogus = 1\n")
             .unwrap();
-        let text = "capital = 5\nring_capacity = 1000\ncapitol = \"1\"\naccount_precision = \"mills\"\nrate_limit_tier = \"gold\"\n";
+        let text = "capital = 5\nring_capacity = 1000\ncapitol = \"1\"\naccount_precision = \"mills\"\nrate_limit_tier = \"gold\"\nbudget_ms = 5\nexpected_round_trip_ms = 9\n";
         let e = EngineConfig::parse(text, &dir.join("engine.toml")).unwrap_err();
         let all = e.to_string();
         for needle in [
@@ -415,13 +448,14 @@ mod tests {
             "unknown key `capitol`",
             "`account_precision` must be",
             "`rate_limit_tier` must be one of basic, advanced, expert, premier, paragon, prime, prestige, got \"gold\"",
+            "`expected_round_trip_ms` (9) must be below `budget_ms` (5)",
             "`max_order_contracts` must be a positive",
             "`max_price`",
             "unknown key `bogus`",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(e.errors.len(), 8, "{all}");
+        assert_eq!(e.errors.len(), 9, "{all}");
     }
 
     #[test]

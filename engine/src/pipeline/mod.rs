@@ -244,7 +244,7 @@ impl<S: FrameSource> Pipeline<S> {
         let trader = TraderStage::new(TraderParts {
             universe: universe.clone(),
             strategies,
-            limits: RiskLimits::from(&cfg.risk),
+            limits: RiskLimits { max_data_age_ns: cfg.max_data_age_ns(), ..RiskLimits::from(&cfg.risk) },
             md: md_rx,
             exec: exec_rx,
             orders: ord_tx,

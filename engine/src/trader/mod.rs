@@ -437,7 +437,10 @@ impl TraderStage {
         let t = self.clock.raw();
         let m = intent.market;
         let verdict = match self.books.get(m.idx()) {
-            Some(book) => risk::check(&self.limits, &intent, book, self.portfolio.position(m)),
+            Some(book) => {
+                let age = self.clock.ns(trig.t0, t);
+                risk::check(&self.limits, &intent, book, self.portfolio.position(m), age)
+            }
             None => Err(RejectReason::UnknownMarket),
         };
         self.latency.record(Hop::Risk, self.clock.ns(t, self.clock.raw()));
