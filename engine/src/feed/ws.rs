@@ -285,6 +285,7 @@ pub struct WsSource {
     /// Failed attempts since the last resolution started (or the last open connection).
     failures_since_resolve: u32,
     /// A background resolution's answer, until the next connect picks it up.
+    // lock-ok: the resolver thread answers once, read only on the reconnect path after failures
     resolving: Option<std::sync::mpsc::Receiver<io::Result<Vec<SocketAddr>>>>,
     state: State,
     msg: Option<tungstenite::Utf8Bytes>,
@@ -359,6 +360,7 @@ impl WsSource {
             return;
         }
         self.stats.resolves += 1;
+        // lock-ok: the resolver thread answers once, read only on the reconnect path after failures
         let (tx, rx) = std::sync::mpsc::channel();
         let (resolver, host, port) = (self.resolver.clone(), self.host.clone(), self.port);
         let spawned = std::thread::Builder::new().name("strike-ws-resolve".into()).spawn(move || {
@@ -382,7 +384,9 @@ impl WsSource {
         let Some(rx) = self.resolving.as_ref() else { return };
         let answer = match rx.try_recv() {
             Ok(a) => a,
+            // lock-ok: the resolver thread answers once, read only on the reconnect path after failures
             Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            // lock-ok: as above
             Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                 Err(io::Error::other("the resolver thread ended without an answer"))
             }

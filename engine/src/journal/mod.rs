@@ -75,6 +75,7 @@ pub use read::{
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+// lock-ok: the cold `Journal` handle; `JournalSink::record` touches only its SPSC ring
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -519,6 +520,7 @@ impl JournalSink {
 pub struct Journal {
     path: PathBuf,
     run: i64,
+    // lock-ok: the cold `Journal` handle; `JournalSink::record` touches only its SPSC ring
     ctl: mpsc::Sender<Control>,
     thread: Option<JoinHandle<writer::Outcome>>,
     dropped: Arc<AtomicU64>,
@@ -536,6 +538,7 @@ impl Journal {
         })?;
         let run = setup(&conn, path, opts.busy_timeout)?;
         let (producer, consumer) = rtrb::RingBuffer::new(opts.capacity.max(1));
+        // lock-ok: the cold `Journal` handle; `JournalSink::record` touches only its SPSC ring
         let (ctl, ctl_rx) = mpsc::channel();
         let timing = writer::Timing { flush_interval: opts.flush_interval, idle_sleep: opts.idle_sleep };
         let thread = std::thread::Builder::new()
@@ -577,6 +580,7 @@ impl Journal {
     /// copies the tickers and waits for the writer.
     pub fn write_markets(&self, markets: &[(MarketId, &str)]) -> Result<usize, JournalError> {
         let rows = markets.iter().map(|(m, t)| (m.0, (*t).to_owned())).collect();
+        // lock-ok: the cold `Journal` handle; `JournalSink::record` touches only its SPSC ring
         let (tx, rx) = mpsc::sync_channel(1);
         let gone = || JournalError::WriterGone { path: self.path.clone() };
         self.ctl.send(Control::Markets(rows, tx)).map_err(|_| gone())?;
