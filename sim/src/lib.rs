@@ -7,6 +7,9 @@
 //!   (dense ids, grids, fees, outcome groups);
 //! - [`import`]: importers that turn other recorded data (REST book sweeps) into recordings;
 //! - [`synth`]: the synthetic session generator behind the engine's embedded default;
+//! - [`matching`]: the I/O-free matcher of our orders against a replayed or generated book
+//!   (FOK / IoC / GTC, post-only, self-trade prevention, queue-position models, latency models,
+//!   the exact fee ledger), for the exchange server and the paper venue to sit on;
 //! - [`server`]: the loopback Kalshi-compatible exchange server (TLS WebSocket market data fed
 //!   from a recording, REST V2 order entry and account reads, signed-request auth, scripted faults).
 //!
@@ -15,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod import;
+pub mod matching;
 pub mod recording;
 pub mod server;
 pub mod synth;
