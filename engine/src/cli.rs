@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// (default with --live: strike-journal.sqlite in the current folder; none otherwise).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// At exit, write each hop's latency histogram as DIR/<hop>.hgrm (HdrHistogram's
+    /// percentile-distribution text, nanoseconds).
+    #[arg(long, value_name = "DIR")]
+    pub hgrm_dir: Option<PathBuf>,
 }
 
 /// Where to connect for live data, and which markets.

@@ -188,9 +188,16 @@ pub fn run(
     let mut p = Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, opts, venue)
         .map_err(|e| e.to_string())?;
     let stop = stop_flag();
+    // `kill -USR1 <pid>` prints the latency so far to stderr
+    let usr1 = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1));
     let deadline = v.duration.map(|d| Instant::now() + d);
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         p.step();
+        if usr1.load(Ordering::Relaxed) {
+            usr1.store(false, Ordering::Relaxed);
+            eprint!("{}", crate::telemetry::report::latency_text(&p.latency()));
+        }
     }
     Ok(p.finish())
 }

@@ -119,7 +119,7 @@ fn run(args: RunArgs) -> ExitCode {
         let journal = args.journal.clone().or_else(|| args.live.then(|| "strike-journal.sqlite".into()));
         let opts = RunOptions { journal, ..Default::default() };
         return match strike_engine::live::run(&cfg, &args.venue.to_args(), &plugins, args.live, &opts) {
-            Ok(outcome) => report(&outcome.report, args.report_json.as_deref()),
+            Ok(outcome) => finish(&outcome, &args),
             Err(e) => fail(1, &e),
         };
     }
@@ -141,6 +141,17 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(2, &e.to_string()),
     };
+    finish(&outcome, &args)
+}
+
+/// Prints and writes the report, and the `.hgrm` files when asked.
+fn finish(outcome: &pipeline::RunOutcome, args: &RunArgs) -> ExitCode {
+    if let Some(dir) = &args.hgrm_dir {
+        match outcome.latency.export_hgrm(dir, "") {
+            Ok(files) => eprintln!("wrote {} latency histograms to {}", files.len(), dir.display()),
+            Err(e) => return fail(1, &format!("cannot write the .hgrm files to {}: {e}", dir.display())),
+        }
+    }
     report(&outcome.report, args.report_json.as_deref())
 }
 

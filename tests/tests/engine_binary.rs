@@ -600,3 +600,61 @@ fn resting_orders_fill_through_the_private_channels_and_match_the_exchange() {
     let fills = strike_engine::journal::read_fills(&journal).unwrap();
     assert_eq!(fills.iter().map(|f| f.qty.0).sum::<i64>(), s.filled.0);
 }
+
+#[test]
+fn latency_histograms_are_exported_as_hgrm_files() {
+    let dir = scratch("hgrm");
+    let hgrm = dir.join("hgrm");
+    let json = dir.join("report.json");
+    let flb = plugin("flb");
+    let out = run_engine(&[
+        os("--strategy"),
+        flb.as_os_str(),
+        os("--hgrm-dir"),
+        hgrm.as_os_str(),
+        os("--report-json"),
+        json.as_os_str(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&json);
+    for (hop, stats) in r["latency_ns"].as_object().unwrap() {
+        let text = std::fs::read_to_string(hgrm.join(format!("{hop}.hgrm"))).unwrap();
+        // the last distribution row reaches percentile 1 with every sample the report counted
+        let last = text.lines().take_while(|l| !l.starts_with('#')).filter(|l| !l.trim().is_empty()).last().unwrap();
+        let cols: Vec<&str> = last.split_whitespace().collect();
+        assert_eq!(cols[1].parse::<f64>().unwrap(), 1.0, "{hop}: {last}");
+        assert_eq!(cols[2].parse::<u64>().unwrap(), stats["count"].as_u64().unwrap(), "{hop}");
+    }
+    assert!(hgrm.join("tick_to_trade.hgrm").exists());
+}
+
+#[test]
+fn sigusr1_prints_the_latency_so_far_and_trading_goes_on() {
+    let dir = scratch("usr1");
+    let lb = Loopback::start(&dir);
+    let json = dir.join("report.json");
+    let mut args: Vec<std::ffi::OsString> = vec!["--strategy".into(), plugin("flb").into_os_string()];
+    args.extend(lb.venue_args("3"));
+    args.extend(["--paper".into(), "--report-json".into(), json.clone().into_os_string()]);
+    let child = std::process::Command::new(strike_tests::engine())
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the handler is in place before the engine subscribes: wait for market data to flow
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lb.srv.stats().connections().iter().any(|c| c.data_frames > 0) {
+        assert!(std::time::Instant::now() < deadline, "the engine never subscribed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let kill = std::process::Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stderr.contains("latency (ns)") && stderr.contains("feed_parse"), "stderr: {stderr}");
+    let rep = report(&json);
+    assert_eq!(rep["deltas_applied"], 245, "the run went on to the end of the capture");
+}

@@ -85,6 +85,8 @@ pub struct RunOutcome {
     pub report: Report,
     /// Orders that reached the venue, when [`RunOptions::log_orders`] was set.
     pub order_log: Vec<SentOrder>,
+    /// Every stage's latency histograms, merged (for `.hgrm` export).
+    pub latency: Latency,
 }
 
 /// Replays `recording` through feed → trader → paper venue with `plugins`, on this thread.
@@ -307,6 +309,15 @@ impl<S: FrameSource> Pipeline<S> {
         }
     }
 
+    /// Every stage's latency so far, merged (a cold copy: for printing on demand).
+    pub fn latency(&self) -> Latency {
+        let mut l = Latency::default();
+        l.merge(&self.feed.latency);
+        l.merge(&self.trader.latency);
+        l.merge(self.venue.latency());
+        l
+    }
+
     /// The trader stage (books, positions, counters).
     pub fn trader(&self) -> &TraderStage {
         &self.trader
@@ -349,6 +360,7 @@ impl<S: FrameSource> Pipeline<S> {
         latency.merge(&feed.latency);
         latency.merge(&trader.latency);
         latency.merge(venue.latency());
+        let merged = latency.clone();
         let fs = &feed.stats;
         let ts = &trader.stats;
         let vs = venue.stats();
@@ -460,7 +472,7 @@ impl<S: FrameSource> Pipeline<S> {
             Venue::Paper(v) => v.order_log.take().unwrap_or_default(),
             Venue::Live(_) => Vec::new(),
         };
-        RunOutcome { report, order_log }
+        RunOutcome { report, order_log, latency: merged }
     }
 }
 

@@ -93,6 +93,7 @@ impl Hop {
 }
 
 /// One HDR histogram per hop, 1 ns .. 60 s at 3 significant digits, allocated up front.
+#[derive(Clone)]
 pub struct Latency {
     hists: Vec<Histogram<u64>>,
 }
@@ -129,6 +130,56 @@ impl Latency {
     }
 }
 
+/// Writes `h` in HdrHistogram's percentile-distribution text format (the `.hgrm` files
+/// HdrHistogram's plotters read): one row per quantile step (5 ticks per half distance) with the
+/// value in nanoseconds, the quantile, the cumulative count and `1/(1-quantile)`, then the mean,
+/// standard deviation, maximum and total count. Cold path (formats text).
+pub fn write_hgrm(h: &Histogram<u64>, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "{:>12} {:>14} {:>10} {:>14}", "Value", "Percentile", "TotalCount", "1/(1-Percentile)")?;
+    writeln!(out)?;
+    let mut total = 0u64;
+    for v in h.iter_quantiles(5) {
+        total += v.count_since_last_iteration();
+        let q = v.quantile_iterated_to();
+        if q < 1.0 {
+            writeln!(
+                out,
+                "{:>12.3} {:>2.12} {:>10} {:>14.2}",
+                v.value_iterated_to() as f64,
+                q,
+                total,
+                1.0 / (1.0 - q)
+            )?;
+        } else {
+            writeln!(out, "{:>12.3} {:>2.12} {:>10}", v.value_iterated_to() as f64, q, total)?;
+        }
+    }
+    writeln!(out, "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]", h.mean(), h.stdev())?;
+    writeln!(out, "#[Max     = {:>12.3}, Total count    = {:>12}]", h.max() as f64, h.len())?;
+    Ok(())
+}
+
+impl Latency {
+    /// Writes `<dir>/<prefix><hop>.hgrm` ([`write_hgrm`], nanoseconds) for every hop with
+    /// samples; creates `dir`. Returns the files written. Cold path.
+    pub fn export_hgrm(&self, dir: &std::path::Path, prefix: &str) -> std::io::Result<Vec<std::path::PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = Vec::new();
+        for hop in Hop::ALL {
+            let h = self.hist(hop);
+            if h.is_empty() {
+                continue;
+            }
+            let path = dir.join(format!("{prefix}{}.hgrm", hop.name()));
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            write_hgrm(h, &mut f)?;
+            std::io::Write::flush(&mut f)?;
+            files.push(path);
+        }
+        Ok(files)
+    }
+}
+
 /// A counter table keyed by static names; no allocation after construction.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
@@ -161,5 +212,37 @@ impl Counters {
     /// All `(name, count)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         self.slots.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod hgrm_tests {
+    use super::*;
+
+    #[test]
+    fn hgrm_rows_climb_to_the_whole_count() {
+        let mut l = Latency::default();
+        for v in 1..=1000u64 {
+            l.record(Hop::TickToTrade, v * 100);
+        }
+        let mut out = Vec::new();
+        write_hgrm(l.hist(Hop::TickToTrade), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<(f64, f64, u64)> = text
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.starts_with('#'))
+            .map(|l| {
+                let c: Vec<&str> = l.split_whitespace().collect();
+                (c[0].parse().unwrap(), c[1].parse().unwrap(), c[2].parse().unwrap())
+            })
+            .collect();
+        assert!(rows.len() > 10, "{text}");
+        assert!(rows.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1 && w[0].2 <= w[1].2), "{text}");
+        let last = rows.last().unwrap();
+        assert_eq!((last.1, last.2), (1.0, 1000));
+        // 3 significant digits: the max (100,000 ns) within 0.1 %
+        assert!((last.0 - 100_000.0).abs() <= 100.0, "{last:?}");
+        assert!(text.contains("Total count    =         1000]"), "{text}");
     }
 }

@@ -146,6 +146,15 @@ pub fn latency_table(l: &Latency) -> BTreeMap<String, HopStats> {
     t
 }
 
+/// The latency table as text: one line per hop with samples (count, p50, p99, p99.9, max, ns).
+pub fn latency_text(l: &Latency) -> String {
+    let mut o = String::from("latency (ns)      count        p50        p99      p99.9        max\n");
+    for (name, h) in latency_table(l) {
+        o.push_str(&format!("  {name:<16}{:>6} {:>10} {:>10} {:>10} {:>10}\n", h.count, h.p50, h.p99, h.p999, h.max));
+    }
+    o
+}
+
 impl Report {
     /// Total parse and book faults.
     pub fn fault_total(&self) -> u64 {
