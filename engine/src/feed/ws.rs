@@ -698,10 +698,16 @@ fn unix_ns() -> u64 {
 mod tests {
     use super::*;
 
+    /// A loopback port nothing listens on: bound, then released.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
     fn cfg() -> WsFeedConfig {
+        let port = closed_port();
         WsFeedConfig {
-            url: "wss://localhost:1/trade-api/ws/v2".into(),
-            connect_addr: Some("127.0.0.1:1".parse().unwrap()),
+            url: format!("wss://localhost:{port}/trade-api/ws/v2"),
+            connect_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
             tls: WsFeedConfig::webpki_tls(),
             channels: vec!["orderbook_delta".into()],
             tickers: vec!["A".into()],
@@ -730,7 +736,7 @@ mod tests {
 
     #[test]
     fn refused_connections_are_reported_once_and_retried() {
-        // port 1 on loopback: connection refused
+        // a released loopback port: connection refused
         let mut s = WsSource::new(cfg(), Box::new(NoAuth)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut disconnects = 0;
