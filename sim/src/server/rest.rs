@@ -331,6 +331,8 @@ pub struct RestServerConfig {
     /// with [`crate::server::WsServerConfig::private`], or use
     /// [`crate::server::LinkedServers`]); `None` (the default) renders none.
     pub private: Option<PrivateFeed>,
+    /// The address to listen on (`127.0.0.1:0`: loopback, an ephemeral port).
+    pub bind: SocketAddr,
 }
 
 impl std::fmt::Debug for RestServerConfig {
@@ -343,6 +345,7 @@ impl std::fmt::Debug for RestServerConfig {
             .field("error_shape", &self.error_shape)
             .field("fok_kill", &self.fok_kill)
             .field("private", &self.private)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -364,6 +367,7 @@ impl RestServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
             private: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -478,7 +482,8 @@ impl std::fmt::Debug for RestServer {
 
 impl RestServer {
     /// Builds the exchange from the recording (errors `InvalidData` for an unusable header or a
-    /// malformed or crossed snapshot), binds `127.0.0.1:0` and starts accepting.
+    /// malformed or crossed snapshot), binds [`RestServerConfig::bind`] (`127.0.0.1:0` by
+    /// default) and starts accepting.
     pub fn start(cfg: RestServerConfig) -> io::Result<RestServer> {
         let ex = Exchange::new(
             &cfg.recording,
@@ -495,7 +500,7 @@ impl RestServer {
             None => Arc::new(TestCert::generate()?),
         };
         let tls = cert.server_config()?;
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let listener = TcpListener::bind(cfg.bind)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             tls,

@@ -160,6 +160,8 @@ pub struct WsServerConfig {
     /// [`crate::server::LinkedServers`]): sessions forward them to their `fill` and
     /// `user_orders` subscriptions. `None` (the default): those channels stay silent.
     pub private: Option<PrivateFeed>,
+    /// The address to listen on (`127.0.0.1:0`: loopback, an ephemeral port).
+    pub bind: SocketAddr,
 }
 
 impl std::fmt::Debug for WsServerConfig {
@@ -180,6 +182,7 @@ impl std::fmt::Debug for WsServerConfig {
             .field("max_frame_size", &self.max_frame_size)
             .field("faults", &self.faults)
             .field("private", &self.private)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -198,6 +201,7 @@ impl WsServerConfig {
             faults: Faults::none(),
             cert: None,
             private: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -238,7 +242,8 @@ impl std::fmt::Debug for WsServer {
 
 impl WsServer {
     /// Prepares the recording (errors `InvalidData` if a frame the server would serve is
-    /// malformed or a market's metadata is unusable), binds `127.0.0.1:0` and starts accepting.
+    /// malformed or a market's metadata is unusable), binds [`WsServerConfig::bind`]
+    /// (`127.0.0.1:0` by default) and starts accepting.
     pub fn start(cfg: WsServerConfig) -> io::Result<WsServer> {
         if let Pacing::Recorded { speed } = cfg.pacing {
             if !(speed.is_finite() && speed > 0.0) {
@@ -251,7 +256,7 @@ impl WsServer {
             None => Arc::new(TestCert::generate()?),
         };
         let tls = cert.server_config()?;
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let listener = TcpListener::bind(cfg.bind)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             data,
