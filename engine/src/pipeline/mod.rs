@@ -360,7 +360,6 @@ impl<S: FrameSource> Pipeline<S> {
         latency.merge(&feed.latency);
         latency.merge(&trader.latency);
         latency.merge(venue.latency());
-        let merged = latency.clone();
         let fs = &feed.stats;
         let ts = &trader.stats;
         let vs = venue.stats();
@@ -472,7 +471,7 @@ impl<S: FrameSource> Pipeline<S> {
             Venue::Paper(v) => v.order_log.take().unwrap_or_default(),
             Venue::Live(_) => Vec::new(),
         };
-        RunOutcome { report, order_log, latency: merged }
+        RunOutcome { report, order_log, latency }
     }
 }
 
