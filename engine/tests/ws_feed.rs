@@ -52,23 +52,29 @@ struct Live {
     _signer: BackgroundSigner,
 }
 
+/// The feed config for `srv` over `header`'s markets on `channels`: pinned certificate, the
+/// server's address, fast backoff.
+fn feed_config(srv: &WsServer, header: &strike_sim::recording::Header, channels: &[&str]) -> WsFeedConfig {
+    WsFeedConfig {
+        url: srv.url(),
+        connect_addr: Some(srv.addr()),
+        tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
+        channels: channels.iter().map(|c| c.to_string()).collect(),
+        tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
+        max_frame: 1 << 20,
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        seed: 1,
+    }
+}
+
 fn live(srv: &WsServer, private: &str) -> Live {
     let mut header = prod().header;
     header.yes_price_scale = true; // we subscribe with use_yes_price: true
     let key = load_private_key(&private_key(private)).unwrap();
     let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).unwrap();
     let src = WsSource::new(
-        WsFeedConfig {
-            url: srv.url(),
-            connect_addr: Some(srv.addr()),
-            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
-            channels: vec!["orderbook_delta".into()],
-            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
-            max_frame: 1 << 20,
-            backoff_min: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(200),
-            seed: 1,
-        },
+        feed_config(srv, &header, &["orderbook_delta"]),
         Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
     )
     .unwrap();
@@ -276,13 +282,10 @@ fn after_repeated_connect_failures_the_host_is_resolved_again_and_the_feed_comes
         WsFeedConfig {
             url: format!("wss://localhost:{}/trade-api/ws/v2", fwd.port),
             connect_addr: None,
-            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
-            channels: vec!["orderbook_delta".into()],
-            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
-            max_frame: 1 << 20,
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(40),
             seed: 3,
+            ..feed_config(&srv, &header, &["orderbook_delta"])
         },
         Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
     )
@@ -325,17 +328,7 @@ fn the_private_stream_goes_down_with_the_connection_and_up_again_once_resubscrib
     let key = load_private_key(&private_key("test_rsa_pkcs1.pem")).unwrap();
     let signer = BackgroundSigner::spawn(Arc::new(key), DEFAULT_REFRESH).unwrap();
     let src = WsSource::new(
-        WsFeedConfig {
-            url: srv.url(),
-            connect_addr: Some(srv.addr()),
-            tls: WsFeedConfig::pinned_tls(&srv.cert().cert_der).unwrap(),
-            channels: vec!["orderbook_delta".into(), "fill".into(), "user_orders".into()],
-            tickers: header.markets.iter().map(|m| m.ticker.clone()).collect(),
-            max_frame: 1 << 20,
-            backoff_min: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(200),
-            seed: 1,
-        },
+        feed_config(&srv, &header, &["orderbook_delta", "fill", "user_orders"]),
         Box::new(SignerAuth { key_id: "test-key-id".into(), headers: signer.reader() }),
     )
     .unwrap();

@@ -64,3 +64,61 @@ pub fn report(path: &Path) -> serde_json::Value {
 pub fn faults(r: &serde_json::Value) -> u64 {
     r["faults"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0)
 }
+
+/// A test key of `tests/fixtures/keys`.
+pub fn fixture_key(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys").join(name)
+}
+
+/// A mode-0600 copy of the fixture key `name` as `dir/key.pem`: git keeps no file modes, and the
+/// engine refuses a private key others can read.
+pub fn private_key_copy(dir: &Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("key.pem");
+    std::fs::copy(fixture_key(name), &key).expect("copy the fixture key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    key
+}
+
+/// Where and how an engine run reaches a loopback venue with real orders.
+pub struct LiveVenue<'a> {
+    /// `wss://…/trade-api/ws/v2`.
+    pub ws: &'a str,
+    /// `https://…/trade-api/v2`.
+    pub rest: &'a str,
+    /// The venue's certificate (PEM).
+    pub ca: &'a Path,
+    /// The private key (mode 0600); its id is `test-key-id`.
+    pub key: &'a Path,
+    /// A recording whose header lists the venue's markets.
+    pub markets: &'a Path,
+}
+
+impl LiveVenue<'_> {
+    /// `--venue … --rest … --ca-cert … --key-id test-key-id --key-path … --markets-from …
+    /// --duration-s S --live --yes --journal J --report-json R`.
+    pub fn args(&self, seconds: u64, journal: &Path, json: &Path) -> Vec<std::ffi::OsString> {
+        vec![
+            "--venue".into(),
+            self.ws.into(),
+            "--rest".into(),
+            self.rest.into(),
+            "--ca-cert".into(),
+            self.ca.into(),
+            "--key-id".into(),
+            "test-key-id".into(),
+            "--key-path".into(),
+            self.key.into(),
+            "--markets-from".into(),
+            self.markets.into(),
+            "--duration-s".into(),
+            seconds.to_string().into(),
+            "--live".into(),
+            "--yes".into(),
+            "--journal".into(),
+            journal.into(),
+            "--report-json".into(),
+            json.into(),
+        ]
+    }
+}

@@ -201,15 +201,12 @@ impl Loopback {
 
     /// As [`Loopback::start`], with the server's configuration adjusted by `f` first.
     fn start_with(dir: &std::path::Path, f: impl FnOnce(&mut strike_sim::server::WsServerConfig)) -> Loopback {
-        use std::os::unix::fs::PermissionsExt;
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
-        let key = dir.join("key.pem");
-        std::fs::copy(fixtures.join("test_rsa_pkcs1.pem"), &key).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = strike_tests::private_key_copy(dir, "test_rsa_pkcs1.pem");
         let capture = data("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json");
         let rec = strike_sim::recording::Recording::read(&capture).unwrap();
         let api =
-            strike_sim::server::ApiKey::from_pem_file("test-key-id", &fixtures.join("test_rsa_public.pem")).unwrap();
+            strike_sim::server::ApiKey::from_pem_file("test-key-id", &strike_tests::fixture_key("test_rsa_public.pem"))
+                .unwrap();
         let mut cfg = strike_sim::server::WsServerConfig::new(std::sync::Arc::new(rec), api);
         f(&mut cfg);
         let srv = strike_sim::server::WsServer::start(cfg).unwrap();
@@ -388,15 +385,11 @@ fn engine_record_rotates_into_files_that_each_replay_on_their_own() {
 
 #[test]
 fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
-    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use strike_sim::server::{ApiKey, RestServer, RestServerConfig, TestCert, WsServer, WsServerConfig};
     let dir = scratch("live-rest");
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
-    let key = dir.join("key.pem");
-    std::fs::copy(fixtures.join("test_ed25519_pkcs8.pem"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let api = || ApiKey::from_pem_file("test-key-id", &fixtures.join("test_ed25519_public.pem")).unwrap();
+    let key = strike_tests::private_key_copy(&dir, "test_ed25519_pkcs8.pem");
+    let api = || ApiKey::from_pem_file("test-key-id", &strike_tests::fixture_key("test_ed25519_public.pem")).unwrap();
     // the synthetic session: favourites and longshots that FLB trades
     let rec = Arc::new(strike_sim::synth::generate(7, &strike_sim::synth::SynthConfig::default()));
     let markets = dir.join("synth.jsonl.zst");
@@ -411,30 +404,10 @@ fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &cert.cert_pem).unwrap();
     let json = dir.join("report.json");
-    let args: Vec<std::ffi::OsString> = vec![
-        "--strategy".into(),
-        plugin("flb").into_os_string(),
-        "--venue".into(),
-        ws.url().into(),
-        "--rest".into(),
-        rest.url().into(),
-        "--ca-cert".into(),
-        ca.into_os_string(),
-        "--key-id".into(),
-        "test-key-id".into(),
-        "--key-path".into(),
-        key.into_os_string(),
-        "--markets-from".into(),
-        markets.into_os_string(),
-        "--duration-s".into(),
-        "4".into(),
-        "--live".into(),
-        "--yes".into(),
-        "--journal".into(),
-        dir.join("journal.sqlite").into_os_string(),
-        "--report-json".into(),
-        json.clone().into_os_string(),
-    ];
+    let (ws_url, rest_url) = (ws.url(), rest.url());
+    let venue = strike_tests::LiveVenue { ws: &ws_url, rest: &rest_url, ca: &ca, key: &key, markets: &markets };
+    let mut args: Vec<std::ffi::OsString> = vec!["--strategy".into(), plugin("flb").into_os_string()];
+    args.extend(venue.args(4, &dir.join("journal.sqlite"), &json));
     let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let r = run_engine(&refs);
     assert!(r.status.success(), "stderr: {}", String::from_utf8_lossy(&r.stderr));
@@ -466,15 +439,11 @@ fn live_orders_go_to_the_exchange_over_rest_and_fills_come_back() {
 /// journal must agree with the exchange fill for fill, and nothing may rest after shutdown.
 #[test]
 fn resting_orders_fill_through_the_private_channels_and_match_the_exchange() {
-    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use strike_sim::server::{ApiKey, LinkedServers, RestServerConfig, WsServerConfig};
     let dir = scratch("live-maker");
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
-    let key = dir.join("key.pem");
-    std::fs::copy(fixtures.join("test_ed25519_pkcs8.pem"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let api = || ApiKey::from_pem_file("test-key-id", &fixtures.join("test_ed25519_public.pem")).unwrap();
+    let key = strike_tests::private_key_copy(&dir, "test_ed25519_pkcs8.pem");
+    let api = || ApiKey::from_pem_file("test-key-id", &strike_tests::fixture_key("test_ed25519_public.pem")).unwrap();
     // Two heavy favourites whose books stand still (the exchange's REST book is the first
     // snapshot, so a moving book would make FLB's penny bids cross there): best YES bid 0.90,
     // ask 0.93 (NO bid 0.07). FLB in maker mode bids one tick above the best bid.
@@ -529,33 +498,17 @@ fn resting_orders_fill_through_the_private_channels_and_match_the_exchange() {
     std::fs::write(dir.join("strategies/flb.toml"), flb.replace("mode = \"taker\"", "mode = \"maker\"")).unwrap();
     let json = dir.join("report.json");
     let journal = dir.join("journal.sqlite");
+    let (ws_url, rest_url) = (srv.ws.url(), srv.rest.url());
+    let venue = strike_tests::LiveVenue { ws: &ws_url, rest: &rest_url, ca: &ca, key: &key, markets: &markets };
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--strategy".into(),
+        plugin("flb").into_os_string(),
+        "--config".into(),
+        dir.join("engine.toml").into_os_string(),
+    ];
+    args.extend(venue.args(5, &journal, &json));
     let mut child = std::process::Command::new(strike_tests::engine())
-        .args([
-            "--strategy".into(),
-            plugin("flb").into_os_string(),
-            "--config".into(),
-            dir.join("engine.toml").into_os_string(),
-            "--venue".into(),
-            srv.ws.url().into(),
-            "--rest".into(),
-            srv.rest.url().into(),
-            "--ca-cert".into(),
-            ca.into_os_string(),
-            "--key-id".into(),
-            "test-key-id".into(),
-            "--key-path".into(),
-            key.into_os_string(),
-            "--markets-from".into(),
-            markets.into_os_string(),
-            "--duration-s".into(),
-            "5".into(),
-            "--live".into(),
-            "--yes".into(),
-            "--journal".into(),
-            journal.clone().into_os_string(),
-            "--report-json".into(),
-            json.clone().into_os_string(),
-        ])
+        .args(&args)
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -87,12 +87,10 @@ fn value<'a>(kv: &'a [(String, String)], key: &str) -> &'a str {
 
 /// A mode-600 copy of the test private key, and the matching public key.
 fn keys(dir: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
-    let key = dir.join("key.pem");
-    std::fs::copy(fixtures.join("test_ed25519_pkcs8.pem"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    (key, fixtures.join("test_ed25519_public.pem"))
+    (
+        strike_tests::private_key_copy(dir, "test_ed25519_pkcs8.pem"),
+        strike_tests::fixture_key("test_ed25519_public.pem"),
+    )
 }
 
 /// FLB in the engine binary trades the synthetic session (seed 7) against a separate
@@ -124,30 +122,9 @@ fn engine_trades_against_the_standalone_simulator() {
     let markets = dir.join("synth.jsonl.zst");
     strike_sim::synth::generate(7, &strike_sim::synth::SynthConfig::default()).write_strike(&markets).unwrap();
     let json = dir.join("report.json");
-    let args: Vec<OsString> = vec![
-        "--strategy".into(),
-        plugin("flb").into_os_string(),
-        "--venue".into(),
-        ws.into(),
-        "--rest".into(),
-        rest.into(),
-        "--ca-cert".into(),
-        cert.into_os_string(),
-        "--key-id".into(),
-        "test-key-id".into(),
-        "--key-path".into(),
-        key.into_os_string(),
-        "--markets-from".into(),
-        markets.into_os_string(),
-        "--duration-s".into(),
-        "4".into(),
-        "--live".into(),
-        "--yes".into(),
-        "--journal".into(),
-        dir.join("journal.sqlite").into_os_string(),
-        "--report-json".into(),
-        json.clone().into_os_string(),
-    ];
+    let venue = strike_tests::LiveVenue { ws: &ws, rest: &rest, ca: &cert, key: &key, markets: &markets };
+    let mut args: Vec<OsString> = vec!["--strategy".into(), plugin("flb").into_os_string()];
+    args.extend(venue.args(4, &dir.join("journal.sqlite"), &json));
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let r = run_engine(&refs);
     assert!(r.status.success(), "stderr: {}", String::from_utf8_lossy(&r.stderr));

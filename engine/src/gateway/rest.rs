@@ -1298,29 +1298,36 @@ impl Core {
                 continue;
             }
             self.stats.reconciliations += 1;
-            let Some(r) = self.orders.get(k) else { continue };
-            let market = r.order.market;
-            // Kalshi's min_ts is in seconds; 2 s of slack for clock differences.
-            let sent_s = (if r.first_sent_ns > 0 { r.first_sent_ns } else { now_ns }) / 1_000_000_000;
-            let min_ts = sent_s.saturating_sub(2);
-            // Join a listing of the same market that is queued and not yet on its way.
-            let joined = self.queue.iter_mut().any(|q| match &mut q.op {
-                Op::GetOrders { market: m, min_ts_s, cursor: None, orders, resend_missing: true } if *m == market => {
-                    orders.push(k);
-                    *min_ts_s = (*min_ts_s).min(min_ts);
-                    true
-                }
-                _ => false,
-            });
-            if !joined {
-                self.queue.push_back(Req::new(Op::GetOrders {
-                    market,
-                    min_ts_s: min_ts,
-                    cursor: None,
-                    orders: vec![k],
-                    resend_missing: true,
-                }));
+            self.list_order(k, now_ns, true);
+        }
+    }
+
+    /// Queues `GET /portfolio/orders` for order `k`'s market since just before it was first
+    /// sent, joining a listing of the same market and kind that is queued and not yet on its way.
+    fn list_order(&mut self, k: OrderKey, now_ns: u64, resend_missing: bool) {
+        let Some(r) = self.orders.get(k) else { return };
+        let market = r.order.market;
+        // Kalshi's min_ts is in seconds; 2 s of slack for clock differences.
+        let sent_s = (if r.first_sent_ns > 0 { r.first_sent_ns } else { now_ns }) / 1_000_000_000;
+        let min_ts = sent_s.saturating_sub(2);
+        let joined = self.queue.iter_mut().any(|q| match &mut q.op {
+            Op::GetOrders { market: m, min_ts_s, cursor: None, orders, resend_missing: rm }
+                if *m == market && *rm == resend_missing =>
+            {
+                orders.push(k);
+                *min_ts_s = (*min_ts_s).min(min_ts);
+                true
             }
+            _ => false,
+        });
+        if !joined {
+            self.queue.push_back(Req::new(Op::GetOrders {
+                market,
+                min_ts_s: min_ts,
+                cursor: None,
+                orders: vec![k],
+                resend_missing,
+            }));
         }
     }
 
@@ -1406,27 +1413,8 @@ impl Core {
             if r.phase.is_terminal() || r.order_id.is_none() {
                 continue;
             }
-            let market = r.order.market;
-            let sent_s = (if r.first_sent_ns > 0 { r.first_sent_ns } else { now_ns }) / 1_000_000_000;
-            let min_ts = sent_s.saturating_sub(2);
             n += 1;
-            let joined = self.queue.iter_mut().any(|q| match &mut q.op {
-                Op::GetOrders { market: m, min_ts_s, cursor: None, orders, resend_missing: false } if *m == market => {
-                    orders.push(k);
-                    *min_ts_s = (*min_ts_s).min(min_ts);
-                    true
-                }
-                _ => false,
-            });
-            if !joined {
-                self.queue.push_back(Req::new(Op::GetOrders {
-                    market,
-                    min_ts_s: min_ts,
-                    cursor: None,
-                    orders: vec![k],
-                    resend_missing: false,
-                }));
-            }
+            self.list_order(k, now_ns, false);
         }
         n
     }

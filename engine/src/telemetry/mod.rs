@@ -93,7 +93,6 @@ impl Hop {
 }
 
 /// One HDR histogram per hop, 1 ns .. 60 s at 3 significant digits, allocated up front.
-#[derive(Clone)]
 pub struct Latency {
     hists: Vec<Histogram<u64>>,
 }
