@@ -7,11 +7,13 @@
 //! defaults (a test keeps them equal).
 
 use crate::gateway::ratelimit::Tier;
+use crate::pipeline::threads::{ThreadSpec, Threads, WaitStrategy};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use strike_sdk::fees::AccountPrecision;
 use strike_sdk::num::{Money, Price, Qty};
+use strike_sim::matching::QueueModelKind;
 
 /// Every problem found in one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +36,28 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// How stages are placed on threads.
+/// How stages are placed on threads ([`crate::pipeline`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// Feed, trader and gateway polled in turn on one thread, joined by SPSC rings.
     Fused,
+    /// Feed, trader and gateway each on its own thread (pinned per `[threads.*]`), joined by the
+    /// same SPSC rings.
+    Split,
+}
+
+impl Topology {
+    /// Config name: `fused`, `split`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Topology::Fused => "fused",
+            Topology::Split => "split",
+        }
+    }
 }
 
 /// `engine.toml`, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EngineConfig {
     /// Capital strategies size against (Kelly bankroll), micro-dollars.
     pub capital: Money,
@@ -50,6 +65,12 @@ pub struct EngineConfig {
     pub account_precision: AccountPrecision,
     /// Stage placement.
     pub topology: Topology,
+    /// Core and wait strategy of each stage thread (`[threads.feed]`, `[threads.trader]`,
+    /// `[threads.gateway]`: `core = N`, `wait = "busy-spin" | "spin-yield" | "block"`).
+    pub threads: Threads,
+    /// Queue-position model of the matcher-backed paper venue of `--venue … --paper`
+    /// (`paper_queue_model`: `"risk_averse"`, `"power:N"`, `"log"`; default `risk_averse`).
+    pub paper_queue_model: QueueModelKind,
     /// Capacity of each SPSC ring, events.
     pub ring_capacity: usize,
     /// Most intents (and cancels) one strategy callback may queue.
@@ -107,6 +128,8 @@ impl Default for EngineConfig {
             capital: Money::dollars(10_000),
             account_precision: AccountPrecision::Cent,
             topology: Topology::Fused,
+            threads: Threads::default(),
+            paper_queue_model: QueueModelKind::RiskAverse,
             ring_capacity: 65_536,
             intents_per_callback: 64,
             timer_interval_ns: 1_000_000_000,
@@ -133,6 +156,44 @@ struct RawEngine {
     rate_limit_tier: Option<toml::Value>,
     budget_ms: Option<toml::Value>,
     expected_round_trip_ms: Option<toml::Value>,
+    threads: Option<RawThreads>,
+    paper_queue_model: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawThreads {
+    feed: Option<RawThread>,
+    trader: Option<RawThread>,
+    gateway: Option<RawThread>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawThread {
+    core: Option<toml::Value>,
+    wait: Option<toml::Value>,
+}
+
+fn thread_spec(raw: &Option<RawThread>, name: &str, errors: &mut Vec<String>) -> ThreadSpec {
+    let Some(raw) = raw else { return ThreadSpec::default() };
+    let core = raw.core.as_ref().and_then(|v| match v.as_integer() {
+        Some(i) if (0..=4095).contains(&i) => Some(i as usize),
+        _ => {
+            errors.push(format!("`threads.{name}.core` must be a core id in 0..=4095, got {v}"));
+            None
+        }
+    });
+    let wait = match raw.wait.as_ref() {
+        None => WaitStrategy::default(),
+        Some(v) => match v.as_str().and_then(WaitStrategy::parse) {
+            Some(w) => w,
+            None => {
+                errors
+                    .push(format!("`threads.{name}.wait` must be \"busy-spin\", \"spin-yield\" or \"block\", got {v}"));
+                WaitStrategy::default()
+            }
+        },
+    };
+    ThreadSpec { core, wait }
 }
 
 #[derive(Deserialize, Default)]
@@ -157,6 +218,8 @@ fn parse_collecting<T: for<'de> Deserialize<'de>>(text: &str, errors: &mut Vec<S
     match serde_ignored::deserialize(de, |path| unknown.push(path.to_string())) {
         Ok(v) => {
             for k in unknown {
+                // serde_ignored writes each `Option` it went through as a `?` segment
+                let k = k.split('.').filter(|seg| *seg != "?").collect::<Vec<_>>().join(".");
                 errors.push(format!("unknown key `{k}` (known keys: {known})"));
             }
             Some(v)
@@ -282,7 +345,7 @@ impl EngineConfig {
     /// Parses `engine.toml` text and loads the risk file it names (relative to `file`'s folder).
     pub fn parse(text: &str, file: &Path) -> Result<EngineConfig, ConfigError> {
         let mut errors = Vec::new();
-        let known = "capital, account_precision, topology, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir, rate_limit_tier, budget_ms, expected_round_trip_ms";
+        let known = "capital, account_precision, topology, threads.{feed,trader,gateway}.{core,wait}, ring_capacity, intents_per_callback, timer_interval_ms, risk, strategies_dir, rate_limit_tier, budget_ms, expected_round_trip_ms, paper_queue_model";
         let raw: RawEngine = parse_collecting(text, &mut errors, known).unwrap_or_default();
         let d = EngineConfig::default();
         let capital = money(&raw.capital, "capital", d.capital, &mut errors);
@@ -297,10 +360,32 @@ impl EngineConfig {
         };
         let topology = match raw.topology.as_ref().map(|v| v.as_str()) {
             None | Some(Some("fused")) => Topology::Fused,
-            Some(other) => {
-                errors.push(format!("`topology` must be \"fused\", got {other:?}"));
+            Some(Some("split")) => Topology::Split,
+            Some(_) => {
+                let got = raw.topology.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                errors.push(format!("`topology` must be \"fused\" or \"split\", got {got}"));
                 Topology::Fused
             }
+        };
+        let raw_threads = raw.threads.unwrap_or_default();
+        let threads = Threads {
+            feed: thread_spec(&raw_threads.feed, "feed", &mut errors),
+            trader: thread_spec(&raw_threads.trader, "trader", &mut errors),
+            gateway: thread_spec(&raw_threads.gateway, "gateway", &mut errors),
+        };
+        let paper_queue_model = match raw.paper_queue_model.as_ref() {
+            None => d.paper_queue_model,
+            Some(v) => match v.as_str().map(str::parse::<QueueModelKind>) {
+                Some(Ok(k)) => k,
+                Some(Err(e)) => {
+                    errors.push(format!("`paper_queue_model`: {e}"));
+                    d.paper_queue_model
+                }
+                None => {
+                    errors.push(format!("`paper_queue_model` must be a string, got {v}"));
+                    d.paper_queue_model
+                }
+            },
         };
         let rate_limit_tier = match raw.rate_limit_tier.as_ref().map(|v| v.as_str()) {
             None => d.rate_limit_tier,
@@ -364,6 +449,8 @@ impl EngineConfig {
                 capital,
                 account_precision,
                 topology,
+                threads,
+                paper_queue_model,
                 ring_capacity: ring_capacity as usize,
                 intents_per_callback: intents,
                 timer_interval_ns: timer_ms * 1_000_000,
@@ -428,6 +515,7 @@ mod tests {
         assert_eq!(c.timer_interval_ns, d.timer_interval_ns);
         assert_eq!(c.risk, d.risk);
         assert_eq!(c.rate_limit_tier, d.rate_limit_tier);
+        assert_eq!((c.topology, c.threads, c.paper_queue_model), (d.topology, d.threads, d.paper_queue_model));
         assert_eq!((c.budget_ms, c.expected_round_trip_ms), (d.budget_ms, d.expected_round_trip_ms));
         assert_eq!(d.max_data_age_ns(), 17_000_000);
         assert!(c.strategies_dir.ends_with("strategies"));
@@ -465,5 +553,32 @@ mod tests {
         std::fs::write(dir.join("risk.toml"), "").unwrap();
         let c = EngineConfig::parse("rate_limit_tier = \"premier\"\n", &dir.join("engine.toml")).unwrap();
         assert_eq!(c.rate_limit_tier, Tier::Premier);
+    }
+
+    #[test]
+    fn split_topology_threads_and_queue_model_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("strike-cfg-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("risk.toml"), "").unwrap();
+        let text = "topology = \"split\"\npaper_queue_model = \"power:2\"\n[threads.feed]\ncore = 1\nwait = \"busy-spin\"\n[threads.gateway]\nwait = \"block\"\n";
+        let c = EngineConfig::parse(text, &dir.join("engine.toml")).unwrap();
+        assert_eq!(c.topology, Topology::Split);
+        assert_eq!(c.threads.feed, ThreadSpec { core: Some(1), wait: WaitStrategy::BusySpin });
+        assert_eq!(c.threads.trader, ThreadSpec::default());
+        assert_eq!(c.threads.gateway.wait, WaitStrategy::Block);
+        assert_eq!(c.paper_queue_model, QueueModelKind::Power(2.0));
+        let bad = "topology = \"tripled\"\npaper_queue_model = \"fifo\"\n[threads.trader]\ncore = -1\nwait = \"nap\"\ncpu = 3\n";
+        let e = EngineConfig::parse(bad, &dir.join("engine.toml")).unwrap_err();
+        let all = e.to_string();
+        for needle in [
+            "`topology` must be \"fused\" or \"split\"",
+            "unknown queue model \"fifo\"",
+            "`threads.trader.core` must be a core id",
+            "`threads.trader.wait` must be \"busy-spin\", \"spin-yield\" or \"block\"",
+            "unknown key `threads.trader.cpu`",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(e.errors.len(), 5, "{all}");
     }
 }

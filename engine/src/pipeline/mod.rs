@@ -11,14 +11,25 @@
 //!   └────MdEvent (paper venue's own copy)─────▶
 //! ```
 //!
-//! [`run`] places all three on the calling thread (the `fused` topology) and polls them in
-//! pipeline order, so a paper replay is deterministic: the venue has seen exactly the data the
-//! trader decided on when the order arrives. Spreading the same stages over pinned threads is a
-//! placement change, not a code change.
+//! Two placements of the same stage code ([`crate::config::Topology`], `topology` in
+//! `engine.toml`), each thread pinned and waiting per `[threads.*]` ([`threads`]):
+//! - `fused`: all three on one thread, polled in pipeline order ([`Pipeline::step`]). A paper
+//!   replay is then deterministic: the venue has seen exactly the data the trader decided on
+//!   when the order arrives. No hand-off between cores: the lowest tick-to-trade.
+//! - `split`: feed, trader and gateway each on its own thread ([`Pipeline::drive`]), the rings
+//!   crossing cores (~110 ns a hand-off here). The feed never waits for a strategy, and a slow
+//!   gateway never delays a book update; a paper venue then sees the data as it stands when the
+//!   order reaches it, as a real exchange would.
+//!
+//! In both, a full market-data ring never drops an event: the feed keeps it in its staging
+//! buffer, waits, and counts the stall (`ring_stalls` in the report). The journal has its own
+//! unpinned thread ([`crate::journal`]). [`Pipeline::finish`] drains every ring and flushes the
+//! journal.
 
 pub mod events;
+pub mod threads;
 
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, Topology};
 use crate::feed::{FeedStage, FrameSource, Poll, ReplaySource};
 use crate::gateway::live::LiveGateway;
 use crate::gateway::paper::{PaperVenue, SentOrder};
@@ -48,6 +59,8 @@ pub enum RunError {
     Config(crate::config::ConfigError),
     /// The journal could not be opened.
     Journal(crate::journal::JournalError),
+    /// `[threads.*]` names a core this machine lacks.
+    Placement(threads::PlacementError),
 }
 
 impl std::fmt::Display for RunError {
@@ -63,6 +76,7 @@ impl std::fmt::Display for RunError {
             RunError::Host(e) => write!(f, "{e}"),
             RunError::Config(e) => write!(f, "{e}"),
             RunError::Journal(e) => write!(f, "{e}"),
+            RunError::Placement(e) => write!(f, "{e}"),
         }
     }
 }
@@ -89,17 +103,47 @@ pub struct RunOutcome {
     pub latency: Latency,
 }
 
-/// Replays `recording` through feed → trader → paper venue with `plugins`, on this thread.
+/// Replays `recording` through feed → trader → paper venue with `plugins`, in the configured
+/// topology (`fused` on this thread, `split` on a thread per stage).
 pub fn run(
     cfg: &EngineConfig,
     recording: Recording,
     plugins: &[Plugin],
     opts: &RunOptions,
 ) -> Result<RunOutcome, RunError> {
+    cfg.threads.check().map_err(RunError::Placement)?;
     let mut p = Pipeline::new(cfg, recording, plugins, opts)?;
-    p.run_to_end();
+    p.drive(cfg.topology, &cfg.threads, &Stop::never());
     Ok(p.finish())
 }
+
+/// When a [`Pipeline::drive`] of a source that never ends by itself (a live feed) stops.
+#[derive(Debug)]
+pub struct Stop<'a> {
+    /// Set (e.g. by Ctrl-C) to stop.
+    pub flag: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Stop at this instant.
+    pub deadline: Option<std::time::Instant>,
+    /// When set, the stages print their latency so far to stderr and clear it (`SIGUSR1`).
+    pub print_latency: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl Stop<'_> {
+    /// Never stops early: a recording runs to its end.
+    pub const fn never() -> Stop<'static> {
+        Stop { flag: None, deadline: None, print_latency: None }
+    }
+
+    /// Whether it is time to stop. Reads an atomic and, with a deadline, the clock (~20 ns):
+    /// called once per idle round and every [`STOP_CHECK_EVERY`] busy rounds.
+    fn now(&self) -> bool {
+        self.flag.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            || self.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+    }
+}
+
+/// Busy rounds between two checks of [`Stop`].
+pub const STOP_CHECK_EVERY: u32 = 256;
 
 /// Where orders go.
 pub enum VenueChoice {
@@ -283,16 +327,168 @@ impl<S: FrameSource> Pipeline<S> {
     /// Returns false once the recording is done and every ring is empty. The hot path.
     #[inline]
     pub fn step(&mut self) -> bool {
+        self.round().1
+    }
+
+    /// One fused round: (did any stage work, is there more to do).
+    #[inline]
+    fn round(&mut self) -> (bool, bool) {
         let f = self.feed.poll();
         let v1 = self.venue.poll();
         let t = self.trader.poll(256);
         let v2 = self.venue.poll();
-        f != Poll::Done || v1 || t || v2 || !self.trader.idle() || !self.venue.drained()
+        let worked = f == Poll::Busy || v1 || t || v2;
+        (worked, worked || f != Poll::Done || !self.trader.idle() || !self.venue.drained())
     }
 
-    /// Steps until the recording is done.
+    /// Steps until the recording is done (fused, on this thread, unpinned, never waiting).
     pub fn run_to_end(&mut self) {
         while self.step() {}
+    }
+
+    /// Runs the stages in `topology` until the source is done and every ring is empty, or
+    /// `stop` says so. `fused`: on this thread, pinned per `threads.feed`. `split`: the feed,
+    /// trader and gateway each on a scoped thread pinned per `threads`, this thread waiting for
+    /// them; leftovers in the rings are handled by [`Pipeline::finish`]. Check the placement
+    /// first with [`threads::Threads::check`] (a pin the OS refuses leaves the thread unpinned).
+    pub fn drive(&mut self, topology: Topology, placement: &threads::Threads, stop: &Stop<'_>)
+    where
+        S: Send,
+    {
+        match topology {
+            Topology::Fused => self.drive_fused(placement.feed, stop),
+            Topology::Split => self.drive_split(placement, stop),
+        }
+    }
+
+    fn drive_fused(&mut self, spec: threads::ThreadSpec, stop: &Stop<'_>) {
+        threads::pin(spec);
+        let mut wait = threads::Waiter::new(spec.wait);
+        let mut rounds = 0u32;
+        loop {
+            let (worked, more) = self.round();
+            if !more {
+                return;
+            }
+            if worked {
+                wait.busy();
+                rounds += 1;
+                if rounds < STOP_CHECK_EVERY {
+                    continue;
+                }
+            }
+            rounds = 0;
+            if stop.now() {
+                return;
+            }
+            if let Some(p) = stop.print_latency {
+                if p.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    eprint!("{}", crate::telemetry::report::latency_text(&self.latency()));
+                }
+            }
+            if !worked {
+                wait.idle();
+            }
+        }
+    }
+
+    fn drive_split(&mut self, placement: &threads::Threads, stop: &Stop<'_>)
+    where
+        S: Send,
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let feed_done = AtomicBool::new(false);
+        let trader_done = AtomicBool::new(false);
+        let (feed, trader, venue) = (&mut self.feed, &mut self.trader, &mut self.venue);
+        let (feed_done, trader_done) = (&feed_done, &trader_done);
+        let print = |l: &Latency, stage: &str| {
+            if let Some(p) = stop.print_latency {
+                if p.load(Ordering::Relaxed) {
+                    eprint!("[{stage} thread]\n{}", crate::telemetry::report::latency_text(l));
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            // The feed: until the source is done (a recording) or told to stop (a live feed).
+            let feed_spec = placement.feed;
+            let f = spawn_stage(scope, "strike-feed", move || {
+                threads::pin(feed_spec);
+                let mut wait = threads::Waiter::new(feed_spec.wait);
+                let mut rounds = 0u32;
+                loop {
+                    match feed.poll() {
+                        Poll::Done => break,
+                        Poll::Busy => {
+                            wait.busy();
+                            rounds += 1;
+                            if rounds >= STOP_CHECK_EVERY {
+                                rounds = 0;
+                                if stop.now() {
+                                    break;
+                                }
+                            }
+                        }
+                        Poll::Idle => {
+                            if stop.now() {
+                                break;
+                            }
+                            print(&feed.latency, "feed");
+                            wait.idle();
+                        }
+                    }
+                }
+                feed_done.store(true, Ordering::Release);
+            });
+            // The gateway: until the trader is done and nothing is in flight.
+            let gw_spec = placement.gateway;
+            let g = spawn_stage(scope, "strike-gateway", move || {
+                threads::pin(gw_spec);
+                let mut wait = threads::Waiter::new(gw_spec.wait);
+                loop {
+                    if venue.poll() {
+                        wait.busy();
+                        continue;
+                    }
+                    if trader_done.load(Ordering::Acquire) && venue.drained() {
+                        break;
+                    }
+                    print(venue.latency(), "gateway");
+                    wait.idle();
+                }
+            });
+            // The trader, on this scope's third thread, until the feed is done and its rings
+            // are empty.
+            let tr_spec = placement.trader;
+            let t = spawn_stage(scope, "strike-trader", move || {
+                threads::pin(tr_spec);
+                let mut wait = threads::Waiter::new(tr_spec.wait);
+                loop {
+                    if trader.poll(256) {
+                        wait.busy();
+                        continue;
+                    }
+                    if feed_done.load(Ordering::Acquire) && trader.idle() {
+                        break;
+                    }
+                    print(&trader.latency, "trader");
+                    wait.idle();
+                }
+                trader_done.store(true, Ordering::Release);
+            });
+            for (name, h) in [("feed", f), ("trader", t), ("gateway", g)] {
+                match h {
+                    Ok(h) => {
+                        if h.join().is_err() {
+                            eprintln!("strike-engine: the {name} thread panicked");
+                        }
+                    }
+                    Err(e) => eprintln!("strike-engine: cannot start the {name} thread: {e}"),
+                }
+            }
+        });
+        if let Some(p) = stop.print_latency {
+            p.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Steps until `done(trader)` holds or `deadline` passes (live sources never end by
@@ -342,7 +538,8 @@ impl<S: FrameSource> Pipeline<S> {
             + if matches!(venue, Venue::Live(_)) {
                 std::time::Duration::from_secs(10)
             } else {
-                std::time::Duration::ZERO
+                // in-process: only what the split threads left in the rings, microseconds
+                std::time::Duration::from_secs(1)
             };
         loop {
             let busy = venue.poll() | trader.poll(256);
@@ -473,6 +670,15 @@ impl<S: FrameSource> Pipeline<S> {
         };
         RunOutcome { report, order_log, latency }
     }
+}
+
+/// Starts one stage thread of the `split` topology, named `name`.
+fn spawn_stage<'scope, F: FnOnce() + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: F,
+) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, ()>> {
+    std::thread::Builder::new().name(name.to_string()).spawn_scoped(scope, f)
 }
 
 impl crate::feed::parse::MarketIndex for Arc<UniverseData> {
