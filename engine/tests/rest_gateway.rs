@@ -264,6 +264,10 @@ fn create_batch_cancel_amend_decrease_round_trips() {
     assert_eq!(rig.updates(2).last().unwrap().0, OrderStatus::Filled);
     let id1 = rig.gw.order(STRATEGY, OrderRef(1)).unwrap().order_id.unwrap();
     assert_eq!(server_order(&srv, &coid(1))["order_id"], id1.as_str());
+    // Both creates were timed from their last byte written to their response read.
+    let rtt = rig.gw.latency.hist(strike_engine::telemetry::Hop::OrderRoundTrip);
+    assert_eq!(rtt.len(), 2);
+    assert!(rtt.min() > 0);
 
     // Every send carried a pre-signed header younger than the refresh interval (plus slack).
     let ages: Vec<u64> = rig

@@ -45,7 +45,7 @@ use super::paper::GatewayStats;
 use super::rest::RestGateway;
 use crate::journal::{FaultSource, JournalEvent, JournalSink};
 use crate::pipeline::events::{ExecEvent, OrderRequest, PrivateEvent};
-use crate::telemetry::{Clock, Counters, Hop, Latency};
+use crate::telemetry::{Clock, Counters, Latency};
 use strike_sdk::book::BookSide;
 use strike_sdk::fees::Liquidity;
 use strike_sdk::market::MarketId;
@@ -92,9 +92,6 @@ pub struct LiveGateway {
     /// Positions read by a resync, checked once the poll's events are out.
     positions: Vec<(MarketId, Qty, Money)>,
     journal: Option<JournalSink>,
-    clock: Clock,
-    /// Latency of submission (tick-to-trade).
-    pub latency: Latency,
     /// Counters, as the paper venue's.
     pub stats: GatewayStats,
     /// Requests the gateway could not take or the venue refused (its `Failed` events). A refused
@@ -112,6 +109,8 @@ impl LiveGateway {
         clock: Clock,
     ) -> LiveGateway {
         let n = gw.markets();
+        let mut gw = gw;
+        gw.set_clock(clock);
         LiveGateway {
             gw,
             orders,
@@ -122,8 +121,6 @@ impl LiveGateway {
             pending: Vec::with_capacity(4096),
             positions: Vec::new(),
             journal: None,
-            clock,
-            latency: Latency::default(),
             stats: GatewayStats {
                 rejects: Counters::with_capacity(24),
                 faults: Counters::with_capacity(8),
@@ -200,6 +197,12 @@ impl LiveGateway {
         self.emit(ExecEvent::Update { strategy, update, side, yes_price });
     }
 
+    /// The REST gateway's `tick_to_trade` (trigger read → create written) and
+    /// `order_round_trip` (create written → response read) histograms, ns.
+    pub fn latency(&self) -> &Latency {
+        &self.gw.latency
+    }
+
     /// Sends waiting requests, drives the connections, forwards what came back. True when it
     /// did work.
     pub fn poll(&mut self) -> bool {
@@ -228,9 +231,9 @@ impl LiveGateway {
                     if let Some(ev) = crate::journal::of_order(now, &req) {
                         self.journal(ev);
                     }
-                    if let OrderRequest::New { t0, .. } = req {
+                    // tick-to-trade is recorded by the REST gateway once the bytes are written
+                    if let OrderRequest::New { .. } = req {
                         self.stats.sent += 1;
-                        self.latency.record(Hop::TickToTrade, self.clock.ns(t0, self.clock.raw()));
                     }
                 }
                 // The gateway reports a refused submit itself (a Rejected update for a create it

@@ -66,6 +66,7 @@ use super::ratelimit::{cost, Bucket, RateLimiter, Tier};
 use crate::auth::{header_age_ns, sign_now, write_auth_headers, FixedPath, HeaderReader, SignedHeader, SigningKey};
 use crate::feed::ws::TlsStream;
 use crate::pipeline::events::{ExecEvent, OrderRequest};
+use crate::telemetry::{Clock, Hop, Latency};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
@@ -348,11 +349,14 @@ struct Req {
     not_before_ns: u64,
     /// Counted in `token_waits` already.
     waited: bool,
+    /// Raw TSC stamp of the frame that triggered a create (0: none); tick-to-trade ends when
+    /// its bytes are written.
+    t0: u64,
 }
 
 impl Req {
     fn new(op: Op) -> Req {
-        Req { op, retries: 0, not_before_ns: 0, waited: false }
+        Req { op, retries: 0, not_before_ns: 0, waited: false, t0: 0 }
     }
 }
 
@@ -1476,6 +1480,8 @@ struct Conn {
     rlen: usize,
     req: Option<Req>,
     sent_ns: u64,
+    /// Raw TSC stamp of the moment the request's last byte went to the socket (0: not yet).
+    written_raw: u64,
     last_check_ns: u64,
     failures: u32,
     served: u64,
@@ -1499,6 +1505,10 @@ pub struct RestGateway {
     connect_timeout_ns: u64,
     idle_check_ns: u64,
     max_response: usize,
+    clock: Clock,
+    /// `tick_to_trade` of each create (trigger frame read → request bytes written to the
+    /// socket) and `order_round_trip` (bytes written → response read), ns.
+    pub latency: Latency,
 }
 
 impl fmt::Debug for RestGateway {
@@ -1599,6 +1609,7 @@ impl RestGateway {
                 rlen: 0,
                 req: None,
                 sent_ns: 0,
+                written_raw: 0,
                 last_check_ns: 0,
                 failures: 0,
                 served: 0,
@@ -1614,7 +1625,14 @@ impl RestGateway {
             connect_timeout_ns: ns(cfg.connect_timeout),
             idle_check_ns: ns(cfg.idle_check),
             max_response: cfg.max_response.max(1024),
+            clock: Clock::default(),
+            latency: Latency::default(),
         })
+    }
+
+    /// Stamps with `clock` (the pipeline's, so its raw stamps compare with the trigger's).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
     }
 
     // ---- submitting ----
@@ -1626,9 +1644,9 @@ impl RestGateway {
     pub fn submit(&mut self, req: &OrderRequest, now_ns: u64) -> Result<(), SubmitError> {
         self.core.begin_poll();
         match *req {
-            OrderRequest::New { .. } => {
+            OrderRequest::New { t0, .. } => {
                 let key = self.core.new_order(req).expect("a New request")?;
-                self.core.queue.push_back(Req::new(Op::Create(key)));
+                self.core.queue.push_back(Req { t0, ..Req::new(Op::Create(key)) });
             }
             OrderRequest::Cancel { strategy, order_ref } => {
                 let key = self.core.find(OpKind::Cancel, strategy, order_ref)?;
@@ -1861,9 +1879,12 @@ impl RestGateway {
             }
             c.req = Some(req);
             c.sent_ns = now_ns;
+            c.written_raw = 0;
             c.state = ConnState::Busy;
             if let Err(e) = write_pending(c) {
                 self.fail(i, now_ns, format!("write: {e}"));
+            } else {
+                stamp_written(&mut self.conns[i], &self.clock, &mut self.latency);
             }
         }
     }
@@ -1963,6 +1984,7 @@ impl RestGateway {
         if let Err(e) = write_pending(c) {
             return self.fail(i, now_ns, format!("write: {e}"));
         }
+        stamp_written(c, &self.clock, &mut self.latency);
         let outcome = read_response(c, max);
         match outcome {
             Pump::Waiting => {
@@ -1976,6 +1998,9 @@ impl RestGateway {
             Pump::Done { status, head_len, body_len, close, extra } => {
                 let c = &mut self.conns[i];
                 let req = c.req.take().expect("a busy connection has a request");
+                if matches!(req.op, Op::Create(_) | Op::BatchCreate(_)) && c.written_raw != 0 {
+                    self.latency.record(Hop::OrderRoundTrip, self.clock.ns(c.written_raw, self.clock.raw()));
+                }
                 c.served += 1;
                 c.rlen = 0;
                 c.state = ConnState::Idle;
@@ -1987,6 +2012,21 @@ impl RestGateway {
                     self.connect(i, now_ns);
                 }
             }
+        }
+    }
+}
+
+/// Stamps the moment a request's last byte was written (once per request) and, for a create,
+/// records its tick-to-trade.
+#[inline]
+fn stamp_written(c: &mut Conn, clock: &Clock, latency: &mut Latency) {
+    if c.written_raw != 0 || c.wpos < c.wbuf.len() {
+        return;
+    }
+    c.written_raw = clock.raw();
+    if let Some(r) = &c.req {
+        if r.t0 != 0 && matches!(r.op, Op::Create(_)) {
+            latency.record(Hop::TickToTrade, clock.ns(r.t0, c.written_raw));
         }
     }
 }

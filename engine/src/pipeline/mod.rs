@@ -183,7 +183,7 @@ impl Venue {
     fn latency(&self) -> &Latency {
         match self {
             Venue::Paper(v) => &v.latency,
-            Venue::Live(v) => &v.latency,
+            Venue::Live(v) => v.latency(),
         }
     }
     fn stats(&self) -> &crate::gateway::paper::GatewayStats {

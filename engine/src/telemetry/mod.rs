@@ -12,7 +12,9 @@
 //! - `strategy`: one strategy callback;
 //! - `risk`: pre-trade checks of one intent;
 //! - `order_encode`: the V2 order body written into the gateway's pre-allocated buffer;
-//! - `tick_to_trade`: frame pickup → order bytes ready (the headline number, budget 27 ms);
+//! - `tick_to_trade`: frame pickup → order bytes ready (paper venue) or written to the socket
+//!   (REST gateway, [`crate::gateway::rest`]): the headline number, budget 27 ms;
+//! - `order_round_trip`: a create's bytes written → its response read (REST gateway only);
 //! - `exchange_to_recv`: exchange `ts_ms` → receive time (network + exchange queueing; ms
 //!   resolution, from the recording).
 
@@ -65,11 +67,13 @@ pub enum Hop {
     TickToTrade = 5,
     /// Exchange timestamp → receive time.
     ExchangeToRecv = 6,
+    /// Create request written → response read.
+    OrderRoundTrip = 7,
 }
 
 impl Hop {
     /// Every hop in pipeline order.
-    pub const ALL: [Hop; 7] = [
+    pub const ALL: [Hop; 8] = [
         Hop::FeedParse,
         Hop::BookApply,
         Hop::Strategy,
@@ -77,6 +81,7 @@ impl Hop {
         Hop::OrderEncode,
         Hop::TickToTrade,
         Hop::ExchangeToRecv,
+        Hop::OrderRoundTrip,
     ];
     /// Report name.
     pub const fn name(self) -> &'static str {
@@ -88,6 +93,7 @@ impl Hop {
             Hop::OrderEncode => "order_encode",
             Hop::TickToTrade => "tick_to_trade",
             Hop::ExchangeToRecv => "exchange_to_recv",
+            Hop::OrderRoundTrip => "order_round_trip",
         }
     }
 }
