@@ -1,25 +1,42 @@
 //! The `engine` command line (clap).
 //!
 //! ```text
-//! engine --strategy libflb.so [--replay FILE] [--config FILE] [--report-json FILE] [--seed N]
+//! engine --strategy libflb.so [--replay FILE] [--seed N] [--pace asap|realtime|xN]
+//!        [--config FILE] [--report-json FILE] [--journal FILE] [--hgrm-dir DIR]
+//! engine --strategy libflb.so --in-process [--replay FILE] [--seed N] ...
+//! engine --strategy libflb.so --venue kalshi-demo --paper --series KXHIGHNY
+//! engine --strategy libflb.so --venue kalshi --live --series KXHIGHNY
+//! engine record --venue kalshi --series KXHIGHNY --out f.jsonl.zst
 //! engine import weather --books weather_books_DAY.jsonl.gz [--actuals FILE]... --out DAY.jsonl.zst
 //! engine synth [--seed N] --out FILE.jsonl.zst
-//! engine --strategy libflb.so --venue kalshi-demo --paper --series KXHIGHNY
-//! engine record --venue kalshi --series KXHIGHNY --out f.jsonl.zst
 //! ```
 //!
-//! Without `--replay` the run uses the embedded default: the synthetic session `strike-sim`
-//! generates from `--seed`. Exit status: 0 success, 1 a failure while running, 2 bad usage or
-//! configuration.
+//! ## Modes of a run
+//! - **Default (no `--venue`)**: the engine starts the simulator (`strike-sim`) in-process on
+//!   loopback and trades it through its real network stack: TLS, the WebSocket feed with the
+//!   signed handshake and the private `fill` / `user_orders` channels, the REST V2 gateway
+//!   signing every order with a fresh in-memory Ed25519 key, the resync before trading
+//!   ([`crate::live::run_simulated`]). The simulator serves the embedded synthetic session
+//!   (`--seed`) or `--replay FILE`, as fast as possible or at `--pace`; the run ends once the
+//!   whole recording has been served and every order in flight answered.
+//! - **`--in-process`**: the same recording through feed → trader → the paper venue on one
+//!   thread, no network at all ([`crate::pipeline::run`]). Deterministic (the same orders and
+//!   fills on every run of a recording or seed) and allocation-free after warm-up, so backtests
+//!   that must repeat exactly, the zero-allocation proof and the benchmarks use it.
+//! - **`--venue V --paper`**: live market data from Kalshi (or a `wss://` URL), simulated fills.
+//! - **`--venue V --live`**: real orders through Kalshi's REST V2 API (asks to confirm).
+//!
+//! Exit status: 0 success, 1 a failure while running, 2 bad usage, configuration or input.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use strike_sim::server::Pacing;
 
 /// Strike: a low-latency trading engine for Kalshi with strategy plugins.
 #[derive(Parser, Debug)]
 #[command(name = "engine", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do; without a subcommand, run strategies (paper trading).
+    /// What to do; without a subcommand, run strategies (see the module docs for the modes).
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Options of a run.
@@ -27,16 +44,29 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// Options of a paper-trading run.
+/// Options of a run (module docs: *Modes of a run*).
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
     /// Strategy plugin (.so) to load; repeat for several.
     #[arg(long = "strategy", value_name = "PATH")]
     pub strategies: Vec<PathBuf>,
     /// Replay this recording instead of the embedded synthetic session: *.jsonl.zst (Strike),
-    /// a capture object *.json, or bare Kalshi frames *.jsonl / *.jsonl.gz.
+    /// a capture object *.json, or bare Kalshi frames *.jsonl / *.jsonl.gz. Served by the
+    /// loopback simulator, or in-process with --in-process.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
+    /// Replay in-process through the paper venue, with no simulator and no network. Exists
+    /// because it is deterministic (the same orders and fills on every run of a recording or
+    /// seed) and allocation-free after warm-up: backtests that must repeat exactly, the
+    /// zero-allocation proof and the benchmarks use it. Without it the engine trades the
+    /// simulator over TLS on loopback (its real network stack).
+    #[arg(long, conflicts_with_all = ["venue", "pace"])]
+    pub in_process: bool,
+    /// How fast the loopback simulator serves the recording: `asap` (as fast as possible, the
+    /// default), `realtime` (the recorded gaps) or `xN` (the recorded gaps divided by N, e.g.
+    /// `x10`); `fast`, `recorded` and `Nx` are accepted too.
+    #[arg(long, value_name = "PACE", value_parser = parse_pace, conflicts_with = "venue")]
+    pub pace: Option<Pacing>,
     /// Engine configuration (default: config/engine.toml when present, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -150,6 +180,24 @@ pub enum ImportCmd {
     },
 }
 
+/// Parses `--pace`: `asap` / `fast`, `realtime` / `recorded`, `xN` / `Nx` with N > 0.
+pub fn parse_pace(s: &str) -> Result<Pacing, String> {
+    let bad = || format!("bad --pace `{s}`: use `asap`, `realtime`, or `xN` with N > 0 (e.g. `x10`)");
+    match s {
+        "asap" | "fast" => Ok(Pacing::AsFastAsPossible),
+        "realtime" | "recorded" => Ok(Pacing::Recorded { speed: 1.0 }),
+        _ => {
+            let n = s.strip_prefix('x').or_else(|| s.strip_suffix('x')).ok_or_else(bad)?;
+            let speed: f64 = n.parse().map_err(|_| bad())?;
+            if speed.is_finite() && speed > 0.0 {
+                Ok(Pacing::Recorded { speed })
+            } else {
+                Err(bad())
+            }
+        }
+    }
+}
+
 impl VenueOpts {
     /// As the live module's arguments.
     pub fn to_args(&self) -> crate::live::VenueArgs {
@@ -197,5 +245,32 @@ mod tests {
             Cli::try_parse_from(["engine", "record", "--venue", "kalshi", "--tickers", "A", "--out", "f.jsonl.zst"])
                 .unwrap();
         assert!(matches!(r.command, Some(Command::Record { .. })));
+    }
+
+    #[test]
+    fn modes_and_pace_parse() {
+        let c = Cli::try_parse_from(["engine", "--strategy", "a.so", "--replay", "f.json", "--pace", "x10"]).unwrap();
+        assert_eq!(c.run.pace, Some(Pacing::Recorded { speed: 10.0 }));
+        assert!(!c.run.in_process);
+        for (arg, pace) in [
+            ("asap", Pacing::AsFastAsPossible),
+            ("fast", Pacing::AsFastAsPossible),
+            ("realtime", Pacing::Recorded { speed: 1.0 }),
+            ("recorded", Pacing::Recorded { speed: 1.0 }),
+            ("2.5x", Pacing::Recorded { speed: 2.5 }),
+        ] {
+            assert_eq!(parse_pace(arg), Ok(pace), "{arg}");
+        }
+        for bad in ["x0", "x-1", "xinf", "slow", "x", ""] {
+            assert!(parse_pace(bad).unwrap_err().contains("bad --pace"), "{bad}");
+        }
+        let c = Cli::try_parse_from(["engine", "--strategy", "a.so", "--in-process"]).unwrap();
+        assert!(c.run.in_process && c.run.pace.is_none());
+        // the in-process replay has no simulator to pace and no venue
+        assert!(Cli::try_parse_from(["engine", "--strategy", "a.so", "--in-process", "--pace", "x2"]).is_err());
+        assert!(Cli::try_parse_from(["engine", "--strategy", "a.so", "--in-process", "--venue", "kalshi", "--paper"])
+            .is_err());
+        assert!(Cli::try_parse_from(["engine", "--strategy", "a.so", "--venue", "kalshi", "--paper", "--pace", "x2"])
+            .is_err());
     }
 }

@@ -1,12 +1,16 @@
-//! `engine`: the Strike command-line entry point. See [`strike_engine::cli`].
+//! `engine`: the Strike command-line entry point. See [`strike_engine::cli`] for the commands and
+//! the modes of a run (the loopback simulator by default, `--in-process`, `--venue ... --paper`,
+//! `--venue ... --live`).
 
 use clap::Parser;
 use std::process::ExitCode;
 use strike_engine::cli::{Cli, Command, ImportCmd, RunArgs};
 use strike_engine::config::EngineConfig;
 use strike_engine::host::Plugin;
+use strike_engine::live::SimRunError;
 use strike_engine::pipeline::{self, RunOptions};
 use strike_sim::recording::Recording;
+use strike_sim::server::Pacing;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -137,11 +141,19 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let opts = RunOptions { journal: args.journal.clone(), ..Default::default() };
-    let outcome = match pipeline::run(&cfg, recording, &plugins, &opts) {
-        Ok(o) => o,
-        Err(e) => return fail(2, &e.to_string()),
-    };
-    finish(&outcome, &args)
+    if args.in_process {
+        // Deterministic and network-free: the backtest, zero-allocation and benchmark path.
+        return match pipeline::run(&cfg, recording, &plugins, &opts) {
+            Ok(outcome) => finish(&outcome, &args),
+            Err(e) => fail(2, &e.to_string()),
+        };
+    }
+    let pacing = args.pace.unwrap_or(Pacing::AsFastAsPossible);
+    match strike_engine::live::run_simulated(&cfg, recording, &plugins, pacing, &opts) {
+        Ok(outcome) => finish(&outcome, &args),
+        Err(e @ SimRunError::Input(_)) => fail(2, &e.to_string()),
+        Err(e @ SimRunError::Failed(_)) => fail(1, &e.to_string()),
+    }
 }
 
 /// Prints and writes the report, and the `.hgrm` files when asked.

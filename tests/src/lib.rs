@@ -54,6 +54,29 @@ pub fn run_engine(args: &[&std::ffi::OsStr]) -> Output {
         .expect("engine runs")
 }
 
+/// Runs the engine with `args` plus `--report-json json`, asserts it succeeded (showing its
+/// stderr otherwise) and returns the report.
+pub fn run_report(args: &[&std::ffi::OsStr], json: &Path) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push(std::ffi::OsStr::new("--report-json"));
+    all.push(json.as_os_str());
+    let out = run_engine(&all);
+    assert!(out.status.success(), "engine {all:?} failed; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    report(json)
+}
+
+/// A counter of the report's `live` map (0 when absent): the live gateway's and, in a run
+/// against the embedded simulator, the simulator's (`sim_*`).
+pub fn live(r: &serde_json::Value, key: &str) -> u64 {
+    r["live"][key].as_u64().unwrap_or(0)
+}
+
+/// Data frames (`orderbook_snapshot`, `orderbook_delta`, `trade`) the engine received, from the
+/// report's `messages`.
+pub fn data_messages(r: &serde_json::Value) -> u64 {
+    ["orderbook_snapshot", "orderbook_delta", "trade"].iter().map(|t| r["messages"][t].as_u64().unwrap_or(0)).sum()
+}
+
 /// Reads a `--report-json` file.
 pub fn report(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -31,11 +31,22 @@ fn flb_plugin_replays_the_prod_capture() {
     assert!(r["latency_ns"]["book_apply"]["count"].as_u64().unwrap() >= 257);
 }
 
+/// The in-process replay (`--in-process`, no network) of the embedded session: FLB trades it, and
+/// the run is deterministic for a seed (the promise that mode exists for; the networked default
+/// races real sockets and threads, so it makes none).
 #[test]
-fn embedded_default_session_trades() {
+fn embedded_default_session_trades_in_process_deterministically() {
     let dir = scratch("default");
     let out_json = dir.join("report.json");
-    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--report-json"), out_json.as_os_str()]);
+    let flb = plugin("flb");
+    let args = |json: &std::path::Path| -> Vec<std::ffi::OsString> {
+        vec!["--strategy".into(), flb.clone().into(), "--in-process".into(), "--report-json".into(), json.into()]
+    };
+    let run = |json: &std::path::Path| {
+        let a = args(json);
+        run_engine(&a.iter().map(|x| x.as_os_str()).collect::<Vec<_>>())
+    };
+    let out = run(&out_json);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let r = report(&out_json);
     assert_eq!(faults(&r), 0, "{}", r["faults"]);
@@ -45,14 +56,88 @@ fn embedded_default_session_trades() {
     assert!(r["pnl"]["fees"].as_f64().unwrap() > 0.0);
     let t2t = &r["latency_ns"]["tick_to_trade"];
     assert!(t2t["count"].as_u64().unwrap() > 0 && t2t["p50"].as_u64().unwrap() > 0);
+    assert!(r["live"].as_object().unwrap().is_empty(), "no network: {}", r["live"]);
     // deterministic for a seed
     let again = dir.join("again.json");
-    let out2 = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--report-json"), again.as_os_str()]);
+    let out2 = run(&again);
     assert!(out2.status.success());
     let r2 = report(&again);
     assert_eq!(r["orders"], r2["orders"]);
     assert_eq!(r["fills"], r2["fills"]);
     assert_eq!(r["pnl"]["total_mtm"], r2["pnl"]["total_mtm"]);
+}
+
+/// Checks a run against the embedded simulator (`net`) against the in-process replay of the
+/// same recording (`local`): served over TLS on one connection to the end, signatures accepted,
+/// the gateway synced and live, every frame applied as in-process, no fault.
+fn assert_served_over_loopback(net: &serde_json::Value, local: &serde_json::Value) {
+    assert_eq!(faults(net), 0, "{}", net["faults"]);
+    assert!(net["source"].as_str().unwrap().contains("loopback simulator"), "{}", net["source"]);
+    assert_eq!(live(net, "sim_ws_connections"), 1, "{}", net["live"]);
+    assert_eq!(live(net, "sim_replay_complete"), 1, "{}", net["live"]);
+    assert_eq!(live(net, "sim_ws_handshakes_refused") + live(net, "sim_rest_auth_failures"), 0, "{}", net["live"]);
+    // the private stream came up and the account was read over signed REST before trading
+    assert!(live(net, "resyncs") >= 1 && live(net, "live") >= 1, "{}", net["live"]);
+    assert!(live(net, "sim_rest_requests") >= 1, "{}", net["live"]);
+    // every data frame the simulator sent arrived, and every frame of the recording was applied
+    // as the in-process replay applies it
+    assert_eq!(data_messages(net), live(net, "sim_ws_data_frames"));
+    assert_eq!(net["snapshots_applied"], local["snapshots_applied"]);
+    assert_eq!(net["deltas_applied"], local["deltas_applied"]);
+    assert!(net["deltas_applied"].as_u64().unwrap() > 0);
+    assert_eq!((net["gaps"].as_u64(), net["deltas_dropped_not_live"].as_u64()), (Some(0), Some(0)));
+    assert!(local["live"].as_object().unwrap().is_empty(), "--in-process used the network: {}", local["live"]);
+}
+
+/// The main job: without a venue the engine starts the simulator in-process and trades the
+/// embedded session through its real network stack (TLS WebSocket with the private channels,
+/// signed REST orders, the resync), to the end of the session.
+#[test]
+fn the_embedded_default_trades_the_simulator_over_tls_on_loopback() {
+    let dir = scratch("sim-default");
+    let flb = plugin("flb");
+    let net = run_report(&[os("--strategy"), flb.as_os_str()], &dir.join("net.json"));
+    let local = run_report(&[os("--strategy"), flb.as_os_str(), os("--in-process")], &dir.join("local.json"));
+    assert_served_over_loopback(&net, &local);
+    assert_eq!(net["snapshots_applied"], 27, "the embedded session (seed 7) lists 27 markets");
+    // FLB's orders reached the exchange over signed REST, each once; an order decided while the
+    // gateway was still syncing would be refused on the spot (counted) rather than sent late
+    let orders = net["orders"].as_u64().unwrap();
+    assert!(orders > 0, "FLB sent no order");
+    let syncing = net["rejects"]["venue.live_syncing"].as_u64().unwrap_or(0);
+    assert_eq!(live(&net, "sim_orders_created") + syncing, orders, "no order lost or sent twice");
+    assert!(live(&net, "private_frames") > 0, "fill / user_order came over the WebSocket: {}", net["live"]);
+    // what the exchange filled is what the engine booked
+    let filled = (net["contracts_filled"].as_f64().unwrap() * 100.0).round() as u64;
+    assert_eq!(filled, live(&net, "sim_filled_hundredths"));
+    assert!(net["fills"].as_u64().unwrap() > 0);
+    let t2t = &net["latency_ns"]["tick_to_trade"];
+    assert_eq!(t2t["count"].as_u64(), Some(live(&net, "sim_orders_created")), "one sample per order sent");
+    // the recording's exchange clock is not the wall clock frames arrive on: not a latency here
+    assert!(net["latency_ns"].get("exchange_to_recv").is_none());
+}
+
+/// `--replay FILE` goes over the same loopback network path, at any pace, and applies every frame
+/// the in-process replay applies.
+#[test]
+fn replays_go_over_tls_on_loopback_and_apply_every_frame() {
+    let dir = scratch("sim-replay");
+    let flb = plugin("flb");
+    for (name, rec, pace) in [
+        ("prod", "ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json", "x50"),
+        ("demo", "ws_demo_mm_session_2026-07-01/session.jsonl.gz", "asap"),
+    ] {
+        let rec = data(rec);
+        let net = run_report(
+            &[os("--strategy"), flb.as_os_str(), os("--replay"), rec.as_os_str(), os("--pace"), os(pace)],
+            &dir.join(format!("{name}-net.json")),
+        );
+        let local = run_report(
+            &[os("--strategy"), flb.as_os_str(), os("--replay"), rec.as_os_str(), os("--in-process")],
+            &dir.join(format!("{name}-local.json")),
+        );
+        assert_served_over_loopback(&net, &local);
+    }
 }
 
 #[test]
@@ -61,9 +146,12 @@ fn a_journaled_run_holds_every_order_update_and_fill_of_the_report() {
     let journal = dir.join("journal.sqlite");
     let json = dir.join("report.json");
     let flb = plugin("flb");
+    // --in-process: the test counts two identical runs into one file, which only the
+    // deterministic replay promises
     let args = [
         os("--strategy"),
         flb.as_os_str(),
+        os("--in-process"),
         os("--journal"),
         journal.as_os_str(),
         os("--report-json"),
@@ -179,6 +267,51 @@ fn bad_input_gets_clear_errors() {
     let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--replay"), junk.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.jsonl:2"), "{}", String::from_utf8_lossy(&out.stderr));
+    // a recording the loopback simulator cannot serve: said so, with the way out
+    let odd = dir.join("odd-side.jsonl");
+    std::fs::write(
+        &odd,
+        concat!(
+            r#"{"type":"orderbook_snapshot","sid":1,"seq":1,"msg":{"market_ticker":"KXA","yes_dollars_fp":[["0.4000","10.00"]]}}"#,
+            "\n",
+            r#"{"type":"orderbook_delta","sid":1,"seq":2,"msg":{"market_ticker":"KXA","price_dollars":"0.4000","delta_fp":"1.00","side":"maybe"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--replay"), odd.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("simulator cannot serve") && err.contains("delta side") && err.contains("--in-process"),
+        "{err}"
+    );
+    // ... which the in-process replay takes, counting the bad frame as a fault
+    let json = dir.join("odd.json");
+    let r = run_report(
+        &[os("--strategy"), plugin("flb").as_os_str(), os("--replay"), odd.as_os_str(), os("--in-process")],
+        &json,
+    );
+    assert_eq!(faults(&r), 1, "{}", r["faults"]);
+    // a pace that is not one
+    let out = run_engine(&[os("--strategy"), plugin("flb").as_os_str(), os("--pace"), os("x0")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad --pace `x0`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the in-process replay has no venue
+    let out = run_engine(&[
+        os("--strategy"),
+        plugin("flb").as_os_str(),
+        os("--in-process"),
+        os("--venue"),
+        os("kalshi"),
+        os("--paper"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--in-process"), "{}", String::from_utf8_lossy(&out.stderr));
     // a plugin that is not a Strike plugin (any shared library without the entry symbol)
     let out = run_engine(&[os("--strategy"), os("/lib/x86_64-linux-gnu/libm.so.6")]);
     assert_eq!(out.status.code(), Some(2));

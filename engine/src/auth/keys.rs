@@ -121,6 +121,17 @@ impl SigningKey {
         }
     }
 
+    /// A fresh Ed25519 key drawn from the OS random source, held in memory only (never written
+    /// anywhere): the key the engine signs with against the simulator it starts itself, which is
+    /// given [`SigningKey::public_key`] to verify with. ring's PKCS#8 document of the key is
+    /// freed, not wiped, as with a loaded key. Errors: [`AuthError::SigningFailed`] if the OS
+    /// random source fails.
+    pub fn generate_ed25519() -> Result<SigningKey, AuthError> {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| AuthError::SigningFailed)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| AuthError::SigningFailed)?;
+        Ok(SigningKey::Ed25519(pair))
+    }
+
     /// Signs `msg` (normally built by [`signing_message`]) into `out`; returns the signature
     /// length, bytes ([`SigningKey::signature_len`]).
     ///
@@ -374,6 +385,20 @@ mod tests {
         let mut out = [0u8; 128];
         let n = signing_message(ts, m, p, &mut out).unwrap();
         String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn generated_keys_are_fresh_ed25519_keys_that_verify() {
+        let a = SigningKey::generate_ed25519().unwrap();
+        let b = SigningKey::generate_ed25519().unwrap();
+        assert_eq!(a.algorithm(), KeyAlgorithm::Ed25519);
+        assert_eq!(a.public_key().len(), 32);
+        assert_ne!(a.public_key(), b.public_key(), "each call draws a new key");
+        let mut sig = [0u8; MAX_SIGNATURE_LEN];
+        let n = a.sign(b"1703123456789GET/trade-api/ws/v2", &mut sig).unwrap();
+        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, a.public_key());
+        assert!(pk.verify(b"1703123456789GET/trade-api/ws/v2", &sig[..n]).is_ok());
+        assert!(pk.verify(b"1703123456789GET/trade-api/ws/v3", &sig[..n]).is_err());
     }
 
     #[test]
