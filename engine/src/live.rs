@@ -25,7 +25,7 @@ use crate::feed::ws::{SignerAuth, WsFeedConfig, WsSource};
 use crate::feed::{FrameSource, SourcePoll};
 use crate::host::Plugin;
 use crate::metadata::{MarketQuery, RestClient};
-use crate::pipeline::{Pipeline, RunOptions, RunOutcome};
+use crate::pipeline::{Pipeline, RunOptions, RunOutcome, Stop};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -191,20 +191,15 @@ pub fn run(
     } else {
         crate::pipeline::VenueChoice::Paper
     };
+    cfg.threads.check().map_err(|e| e.to_string())?;
     let mut p = Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, opts, venue)
         .map_err(|e| e.to_string())?;
-    let stop = stop_flag();
     // `kill -USR1 <pid>` prints the latency so far to stderr
     let usr1 = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1));
     let deadline = v.duration.map(|d| Instant::now() + d);
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        p.step();
-        if usr1.load(Ordering::Relaxed) {
-            usr1.store(false, Ordering::Relaxed);
-            eprint!("{}", crate::telemetry::report::latency_text(&p.latency()));
-        }
-    }
+    let stop = Stop { flag: Some(stop_flag()), deadline, print_latency: Some(&*usr1) };
+    p.drive(cfg.topology, &cfg.threads, &stop);
     Ok(p.finish())
 }
 
@@ -668,6 +663,7 @@ pub fn run_simulated(
 ) -> Result<RunOutcome, SimRunError> {
     let input = SimRunError::Input;
     let failed = SimRunError::Failed;
+    cfg.threads.check().map_err(|e| input(e.to_string()))?;
     // The same check, and the same message, as an in-process replay.
     let metas = strike_sim::universe::UniverseData::from_header(&recording.header)
         .map_err(|e| {
@@ -735,18 +731,12 @@ pub fn run_simulated(
     let mut p = Pipeline::with_source(cfg, &header, src, true, max_frame, plugins, opts, venue)
         .map_err(|e| input(e.to_string()))?;
 
-    let stop = stop_flag();
+    // Until the source reports the replay done and the rings are empty, or Ctrl-C; `kill -USR1
+    // <pid>` prints the latency so far. In the configured topology, as an in-process replay.
     let usr1 = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&usr1));
-    while p.step() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if usr1.load(Ordering::Relaxed) {
-            usr1.store(false, Ordering::Relaxed);
-            eprint!("{}", crate::telemetry::report::latency_text(&p.latency()));
-        }
-    }
+    let stop = Stop { flag: Some(stop_flag()), deadline: None, print_latency: Some(&*usr1) };
+    p.drive(cfg.topology, &cfg.threads, &stop);
     let progress = p.feed().source().progress();
     let ws_stats = p.feed().source().inner().stats.clone();
     let mut outcome = p.finish();
