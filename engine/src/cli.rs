@@ -19,8 +19,8 @@
 //!   ([`crate::live::run_simulated`]). The simulator serves the embedded synthetic session
 //!   (`--seed`) or `--replay FILE`, as fast as possible or at `--pace`; the run ends once the
 //!   whole recording has been served and every order in flight answered.
-//! - **`--in-process`**: the same recording through feed → trader → the paper venue on one
-//!   thread, no network at all ([`crate::pipeline::run`]). Deterministic (the same orders and
+//! - **`--in-process`**: the same recording through feed → trader → the paper venue, no network
+//!   at all ([`crate::pipeline::run`]). Deterministic in the fused topology (the same orders and
 //!   fills on every run of a recording or seed) and allocation-free after warm-up, so backtests
 //!   that must repeat exactly, the zero-allocation proof and the benchmarks use it.
 //! - **`--venue V --paper`**: live market data from Kalshi (or a `wss://` URL), simulated fills.
@@ -56,10 +56,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
     /// Replay in-process through the paper venue, with no simulator and no network. Exists
-    /// because it is deterministic (the same orders and fills on every run of a recording or
-    /// seed) and allocation-free after warm-up: backtests that must repeat exactly, the
-    /// zero-allocation proof and the benchmarks use it. Without it the engine trades the
-    /// simulator over TLS on loopback (its real network stack).
+    /// because it is deterministic (in the fused topology, the same orders and fills on every
+    /// run of a recording or seed) and allocation-free after warm-up: backtests that must
+    /// repeat exactly, the zero-allocation proof and the benchmarks use it. Without it the
+    /// engine trades the simulator over TLS on loopback (its real network stack).
     #[arg(long, conflicts_with_all = ["venue", "pace"])]
     pub in_process: bool,
     /// How fast the loopback simulator serves the recording: `asap` (as fast as possible, the

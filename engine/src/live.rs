@@ -303,10 +303,20 @@ pub struct ServedCounts {
     pub trades: u64,
 }
 
-impl ServedCounts {
-    /// What the simulator serves of `rec` (see the type's docs). Frames that are not JSON are
-    /// skipped here (the simulator refuses to start on them).
-    pub fn of(rec: &Recording) -> ServedCounts {
+/// What the simulator serves of a recording to one session ([`ServedCounts`]' rules): the counts,
+/// and the recording's receive time (unix ns) of every served data frame, in serving order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServedPlan {
+    /// Data frames by type.
+    pub counts: ServedCounts,
+    /// `recv_ns` of each, in order.
+    pub times: Vec<u64>,
+}
+
+impl ServedPlan {
+    /// The plan of `rec`. Frames that are not JSON are skipped here (the simulator refuses to
+    /// start on them).
+    pub fn of(rec: &Recording) -> ServedPlan {
         #[derive(serde::Deserialize)]
         struct Msg<'a> {
             #[serde(borrow, default)]
@@ -322,21 +332,39 @@ impl ServedCounts {
         let index: std::collections::HashMap<&str, usize> =
             rec.header.markets.iter().enumerate().map(|(i, m)| (m.ticker.as_str(), i)).collect();
         let mut booked = vec![false; rec.header.markets.len()];
-        let mut c = ServedCounts::default();
+        let mut plan = ServedPlan::default();
         for f in &rec.frames {
             let Ok(env) = serde_json::from_str::<Env<'_>>(&f.text) else { continue };
             let market = env.msg.as_ref().and_then(|m| m.market_ticker.as_deref()).and_then(|t| index.get(t).copied());
-            match (env.ty.as_ref(), market) {
+            let c = &mut plan.counts;
+            let served = match (env.ty.as_ref(), market) {
                 ("orderbook_snapshot", Some(m)) => {
                     booked[m] = true;
                     c.snapshots += 1;
+                    true
                 }
-                ("orderbook_delta", Some(m)) if booked[m] => c.deltas += 1,
-                ("trade", Some(_)) => c.trades += 1,
-                _ => {}
+                ("orderbook_delta", Some(m)) if booked[m] => {
+                    c.deltas += 1;
+                    true
+                }
+                ("trade", Some(_)) => {
+                    c.trades += 1;
+                    true
+                }
+                _ => false,
+            };
+            if served {
+                plan.times.push(f.recv_ns);
             }
         }
-        c
+        plan
+    }
+}
+
+impl ServedCounts {
+    /// What the simulator serves of `rec` ([`ServedPlan::of`]'s counts).
+    pub fn of(rec: &Recording) -> ServedCounts {
+        ServedPlan::of(rec).counts
     }
 
     fn reached(&self, target: &ServedCounts) -> bool {
@@ -410,13 +438,26 @@ pub const SIM_PRIVATE_SETTLE: Duration = Duration::from_secs(2);
 ///   simulator replays from the start on a new session). No frame for `stall` makes it give up
 ///   ([`SimProgress::Stalled`]).
 ///
+/// **Time.** Every frame is stamped with the recording's receive time of the data frame being
+/// served (the `k`-th data frame on a connection is the plan's `k`-th, [`ServedPlan::times`];
+/// other frames take the last data frame's time), as an in-process replay stamps them, never
+/// decreasing. So the trader's clock (strategies' cooldowns, timers) and `exchange_to_recv`
+/// follow the recorded day however fast it is served, and a run at any pace decides on the same
+/// clock as `--in-process`; the network's own delay shows in tick-to-trade and the order round
+/// trip, which the feed measures on the TSC from the moment a frame is read.
+///
 /// Frames are classified by their `type`, read from their first 48 bytes (the simulator writes
 /// `type` first). A snapshot the engine asked for (`get_snapshot` after a fault) counts as a
-/// served snapshot, so such a run may end up to that many trailing snapshots early.
+/// served snapshot, so such a run may end up to that many trailing snapshots early, and the
+/// frames after it are stamped one frame early.
 pub struct SimSource<S: FrameSource> {
     inner: S,
     watch: Box<dyn SimWatch>,
     target: ServedCounts,
+    times: Vec<u64>,
+    /// The stamp of the last frame delivered (recording time, unix ns).
+    now_ns: u64,
+    data_this_connection: usize,
     seen: ServedCounts,
     private_seen: u64,
     frames_this_connection: u64,
@@ -429,6 +470,7 @@ pub struct SimSource<S: FrameSource> {
     account_read_at: Option<Instant>,
     /// The held frame's bytes (capacity: the largest frame).
     held: Vec<u8>,
+    held_ns: u64,
     has_held: bool,
     /// When the data was complete on this connection.
     complete_at: Option<Instant>,
@@ -436,14 +478,17 @@ pub struct SimSource<S: FrameSource> {
 }
 
 impl<S: FrameSource> SimSource<S> {
-    /// Wraps `inner` against the simulator `watch`, expecting `target` per connection, frames
-    /// up to `max_frame` bytes, giving up after `stall` without a frame.
-    pub fn new(inner: S, watch: Box<dyn SimWatch>, target: ServedCounts, max_frame: usize, stall: Duration) -> Self {
+    /// Wraps `inner` against the simulator `watch`, expecting `plan` per connection, frames up
+    /// to `max_frame` bytes, giving up after `stall` without a frame.
+    pub fn new(inner: S, watch: Box<dyn SimWatch>, plan: ServedPlan, max_frame: usize, stall: Duration) -> Self {
         let now = Instant::now();
         SimSource {
             inner,
             watch,
-            target,
+            target: plan.counts,
+            now_ns: plan.times.first().copied().unwrap_or(0),
+            times: plan.times,
+            data_this_connection: 0,
             seen: ServedCounts::default(),
             private_seen: 0,
             frames_this_connection: 0,
@@ -453,6 +498,7 @@ impl<S: FrameSource> SimSource<S> {
             hold: Some(now),
             account_read_at: None,
             held: Vec::with_capacity(max_frame),
+            held_ns: 0,
             has_held: false,
             complete_at: None,
             last_probe: now - SIM_PROBE_EVERY,
@@ -549,19 +595,32 @@ impl<S: FrameSource> FrameSource for SimSource<S> {
                 return SourcePoll::Idle;
             }
             self.has_held = false;
-            return SourcePoll::Frame { recv_ns: crate::auth::unix_now_ns(), bytes: &self.held };
+            return SourcePoll::Frame { recv_ns: self.held_ns, bytes: &self.held };
         }
         if self.finished() {
             self.progress = SimProgress::Complete;
             return SourcePoll::Done;
         }
         let holding = self.hold.is_some();
-        let Self { inner, seen, private_seen, frames_this_connection, progress, stall, last_frame, .. } = self;
+        let Self {
+            inner,
+            seen,
+            private_seen,
+            frames_this_connection,
+            data_this_connection,
+            times,
+            now_ns,
+            progress,
+            stall,
+            last_frame,
+            ..
+        } = self;
         match inner.next_frame() {
-            SourcePoll::Frame { recv_ns, bytes } => {
+            SourcePoll::Frame { bytes, .. } => {
                 *last_frame = Instant::now();
                 *frames_this_connection += 1;
                 let ty = served_type(bytes);
+                let data = matches!(ty, Served::Delta | Served::Snapshot | Served::Trade);
                 match ty {
                     Served::Delta => seen.deltas += 1,
                     Served::Snapshot => seen.snapshots += 1,
@@ -569,9 +628,17 @@ impl<S: FrameSource> FrameSource for SimSource<S> {
                     Served::Private => *private_seen += 1,
                     Served::Other => {}
                 }
-                if holding && matches!(ty, Served::Delta | Served::Snapshot | Served::Trade) {
+                if data {
+                    if let Some(&t) = times.get(*data_this_connection) {
+                        *now_ns = (*now_ns).max(t);
+                    }
+                    *data_this_connection += 1;
+                }
+                let recv_ns = *now_ns;
+                if holding && data {
                     self.held.clear();
                     self.held.extend_from_slice(bytes);
+                    self.held_ns = recv_ns;
                     self.has_held = true;
                     return SourcePoll::Idle;
                 }
@@ -581,6 +648,7 @@ impl<S: FrameSource> FrameSource for SimSource<S> {
                 *seen = ServedCounts::default();
                 *private_seen = 0;
                 *frames_this_connection = 0;
+                *data_this_connection = 0;
                 self.complete_at = None;
                 SourcePoll::Disconnected
             }
@@ -643,8 +711,9 @@ fn longest_gap(rec: &Recording, pacing: Pacing) -> Duration {
 /// `sim_ws_data_frames` it sent, `sim_rest_requests`, `sim_orders_created`, `sim_fills`,
 /// `sim_filled_hundredths`, `sim_rest_auth_failures` and `sim_ws_handshakes_refused` for bad
 /// signatures, `sim_replay_complete`) and, when the replay could not complete, the fault
-/// `sim.replay_incomplete` (refused signatures: `sim.auth_refused`). `exchange_to_recv` is left
-/// out of the latency table: the recording's exchange times are not the clock frames arrive on.
+/// `sim.replay_incomplete` (refused signatures: `sim.auth_refused`). Frames carry the
+/// recording's receive times ([`SimSource`], *Time*), so strategies decide on the recorded day's
+/// clock and `exchange_to_recv` is the recording's, as in an in-process replay.
 ///
 /// Rate limits: the gateway's token buckets refill on the wall clock, so a replay faster than
 /// real time (`Pacing::AsFastAsPossible`, or `Recorded` with a speed above 1) would be throttled
@@ -670,7 +739,7 @@ pub fn run_simulated(
             input(crate::pipeline::RunError::Universe(e.into_iter().map(|x| x.to_string()).collect()).to_string())
         })?
         .markets;
-    let target = ServedCounts::of(&recording);
+    let plan = ServedPlan::of(&recording);
     let stall = SIM_STALL + longest_gap(&recording, pacing);
     // The simulator re-addresses frames (`sid`, `seq`): room for that beyond the largest one.
     let max_frame =
@@ -715,7 +784,7 @@ pub fn run_simulated(
     };
     let ws = WsSource::new(ws_cfg, Box::new(SignerAuth { key_id: SIM_KEY_ID.into(), headers: signer.reader() }))
         .map_err(failed)?;
-    let src = SimSource::new(ws, Box::new(Arc::clone(&srv)), target, max_frame, stall);
+    let src = SimSource::new(ws, Box::new(Arc::clone(&srv)), plan, max_frame, stall);
     let mut rcfg = crate::gateway::rest::RestConfig::new(&srv.rest.url(), tls, SIM_KEY_ID);
     rcfg.connect_addr = Some(srv.rest.addr());
     rcfg.request_timeout = Duration::from_secs(5);
@@ -767,9 +836,6 @@ pub fn run_simulated(
     if refused > 0 {
         r.faults.insert("sim.auth_refused".into(), refused);
     }
-    // The recording's exchange times are not the clock the frames arrive on here: the hop would
-    // measure the age of the recording, not a latency.
-    r.latency_ns.remove("exchange_to_recv");
     drop(srv); // the last handle: both servers stop
     Ok(outcome)
 }
@@ -802,7 +868,7 @@ mod tests {
     }
 
     #[test]
-    fn served_counts_follow_the_simulators_forwarding_rules() {
+    fn served_plans_follow_the_simulators_forwarding_rules() {
         let b = |t: &str| t.replace("\"A\"", "\"B\"");
         let z = |t: &str| t.replace("\"A\"", "\"Z\"");
         let rec = recording(&[
@@ -817,7 +883,11 @@ mod tests {
             &z(SNAP),
             "not json",
         ]);
-        assert_eq!(ServedCounts::of(&rec), ServedCounts { snapshots: 2, deltas: 2, trades: 1 });
+        let plan = ServedPlan::of(&rec);
+        assert_eq!(plan.counts, ServedCounts { snapshots: 2, deltas: 2, trades: 1 });
+        // the served frames' receive times (their index in the recording here), in order
+        assert_eq!(plan.times, [2, 3, 4, 5, 6]);
+        assert_eq!(ServedCounts::of(&rec), plan.counts);
     }
 
     enum Step {
@@ -863,17 +933,23 @@ mod tests {
 
     fn source(steps: Vec<Step>, watch: &Watch) -> SimSource<Script> {
         let script = Script { steps: steps.into(), current: String::new() };
-        let target = ServedCounts { snapshots: 1, deltas: 1, trades: 0 };
-        SimSource::new(script, Box::new(watch.clone()), target, 4096, Duration::from_secs(3600))
+        // the recording's snapshot at t = 100, its delta at t = 200
+        let plan = ServedPlan { counts: ServedCounts { snapshots: 1, deltas: 1, trades: 0 }, times: vec![100, 200] };
+        SimSource::new(script, Box::new(watch.clone()), plan, 4096, Duration::from_secs(3600))
     }
 
     /// What the next poll gives: the frame text, "idle", "done" or "lost".
     fn next(s: &mut SimSource<Script>) -> String {
+        next_at(s).0
+    }
+
+    /// [`next`] with the frame's stamp (0 for no frame).
+    fn next_at(s: &mut SimSource<Script>) -> (String, u64) {
         match s.next_frame() {
-            SourcePoll::Frame { bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
-            SourcePoll::Idle => "idle".into(),
-            SourcePoll::Done => "done".into(),
-            SourcePoll::Disconnected => "lost".into(),
+            SourcePoll::Frame { bytes, recv_ns } => (String::from_utf8_lossy(bytes).into_owned(), recv_ns),
+            SourcePoll::Idle => ("idle".into(), 0),
+            SourcePoll::Done => ("done".into(), 0),
+            SourcePoll::Disconnected => ("lost".into(), 0),
         }
     }
 
@@ -916,15 +992,16 @@ mod tests {
         let mut s = source(steps, &watch);
         let mut seen = Vec::new();
         loop {
-            let n = next(&mut s);
+            let (n, at) = next_at(&mut s);
             if n == "done" {
                 break;
             }
             if n != "idle" {
-                seen.push(n);
+                seen.push((n, at));
             }
         }
-        assert_eq!(seen, [ACK, SNAP, "lost", ACK, SNAP, DELTA, FILL]);
+        let want = [(ACK, 100), (SNAP, 100), ("lost", 0), (ACK, 100), (SNAP, 100), (DELTA, 200), (FILL, 200)];
+        assert_eq!(seen, want.map(|(t, at)| (t.to_string(), at)), "stamped with the recording's times");
         assert_eq!(s.progress(), SimProgress::Complete);
         assert_eq!(s.seen(), ServedCounts { snapshots: 1, deltas: 1, trades: 0 });
         assert_eq!(next(&mut s), "done", "and stays done");

@@ -872,6 +872,13 @@ mod tests {
     }
 
     #[test]
+    fn the_venue_can_run_on_its_own_thread() {
+        // the split topology moves the gateway stage to a thread of its own
+        fn send<T: Send>() {}
+        send::<MatcherVenue>();
+    }
+
+    #[test]
     fn market_data_the_matcher_refuses_is_counted_and_stops_trading_the_market() {
         let mut r = rig("risk_averse");
         // a crossed snapshot: bid 0.52 over ask 0.50
