@@ -23,6 +23,7 @@
 //! commands. A replay cannot ask its recording for a snapshot, so its markets stay stale until
 //! the recording's next snapshot of them.
 
+pub mod fastpath;
 pub mod parse;
 pub mod seq;
 pub mod ws;

@@ -10,10 +10,16 @@
 //! unknown message types are reported as [`Parsed::Unknown`] for counting. Tickers are resolved
 //! to [`MarketId`]s through the subscription's [`MarketIndex`]; an unknown ticker is a fault.
 //!
+//! `orderbook_delta` frames, the bulk of the feed, first go through a hand-written scanner
+//! ([`super::fastpath`], about 5× cheaper) that takes only the exact shapes Kalshi sends and
+//! hands everything else to the simd-json path; both give the same [`Parsed`] for every frame
+//! the scanner takes ([`FrameParser::cross_check`], used by the tests and the `fuzz/` target).
+//!
 //! NO-side prices: with `use_yes_price: true` (our subscriptions) NO levels arrive on the YES
 //! scale; recordings made with Kalshi's legacy default carry NO prices and are converted here
 //! (`yes = 1 − no`, §2.3). Either way [`Parsed`] is on the YES scale: NO bids are YES asks.
 
+use super::fastpath;
 use simd_json::{Buffers, Node, StaticNode, Tape};
 use strike_sdk::book::BookSide;
 use strike_sdk::grid::PriceGrid;
@@ -26,10 +32,16 @@ pub trait MarketIndex {
     fn id_of(&self, ticker: &str) -> Option<MarketId>;
 }
 
-impl MarketIndex for strike_sim::universe::UniverseData {
-    #[inline]
-    fn id_of(&self, ticker: &str) -> Option<MarketId> {
-        strike_sim::universe::UniverseData::id_of(self, ticker)
+// The `fuzz/` crate compiles this file on its own (with cargo-fuzz's `--cfg fuzzing`) so that it
+// need not build the whole engine; it has no strike-sim. The allow covers that cfg name.
+#[allow(unexpected_cfgs)]
+mod universe_index {
+    #[cfg(not(fuzzing))]
+    impl super::MarketIndex for strike_sim::universe::UniverseData {
+        #[inline]
+        fn id_of(&self, ticker: &str) -> Option<super::MarketId> {
+            strike_sim::universe::UniverseData::id_of(self, ticker)
+        }
     }
 }
 
@@ -321,8 +333,76 @@ impl FrameParser {
     /// The message `type` of the last parsed frame is returned alongside the message, borrowed
     /// from a static table (for counting without allocation).
     ///
-    /// Parses one frame. Allocation-free once the buffers have grown to the largest frame seen.
+    /// Parses one frame: an `orderbook_delta` of the usual shape through the fast path
+    /// ([`FrameParser::parse_fast`]), anything else through simd-json
+    /// ([`FrameParser::parse_simd`]); the result is the same either way. Allocation-free once
+    /// the buffers have grown to the largest frame seen.
+    #[inline]
     pub fn parse(&mut self, frame: &[u8], index: &impl MarketIndex) -> (&'static str, Result<Parsed, ParseFault>) {
+        match self.parse_fast(frame, index) {
+            Some(out) => out,
+            None => self.parse_simd(frame, index),
+        }
+    }
+
+    /// The fast path alone: `Some` when the hand scanner ([`super::fastpath::scan_delta`]) took
+    /// `frame` as an `orderbook_delta`, with exactly what [`FrameParser::parse_simd`] returns for
+    /// it (a [`Parsed::Delta`], or [`ParseFault::UnknownMarket`] for a ticker `index` lacks), and
+    /// the same [`FrameParser::envelope_seq`] and (empty) [`FrameParser::levels`]. `None` when
+    /// the scanner is not sure of the frame; the parser's state is then untouched.
+    #[inline]
+    pub fn parse_fast(
+        &mut self,
+        frame: &[u8],
+        index: &impl MarketIndex,
+    ) -> Option<(&'static str, Result<Parsed, ParseFault>)> {
+        if frame.len() > MAX_FRAME {
+            return None;
+        }
+        let d = fastpath::scan_delta(frame)?;
+        self.levels.clear();
+        self.envelope_seq = Some((d.sid, d.seq));
+        let r = match index.id_of(d.ticker) {
+            Some(market) => Ok(Parsed::Delta {
+                sid: d.sid,
+                seq: d.seq,
+                market,
+                side: d.side,
+                price: to_yes(self.yes_price_scale, d.side, d.price),
+                delta: d.delta,
+                ts_ms: d.ts_ms,
+                own: d.own,
+            }),
+            None => Err(ParseFault::UnknownMarket),
+        };
+        Some(("orderbook_delta", r))
+    }
+
+    /// Runs `frame` through both paths and compares everything a caller can see: the type name,
+    /// the result, [`FrameParser::envelope_seq`] and [`FrameParser::levels`]. `Ok(true)`: the
+    /// fast path took the frame and agrees; `Ok(false)`: it declined (nothing to compare);
+    /// `Err`: the two disagree, with both outcomes in the message — a bug in the fast path.
+    /// For the differential tests and the `fuzz/` target; allocates only to report a mismatch.
+    pub fn cross_check(&mut self, frame: &[u8], index: &impl MarketIndex) -> Result<bool, String> {
+        let Some((f_ty, f_r)) = self.parse_fast(frame, index) else { return Ok(false) };
+        let (f_env, f_levels) = (self.envelope_seq, self.levels.len());
+        let (s_ty, s_r) = self.parse_simd(frame, index);
+        let (s_env, s_levels) = (self.envelope_seq, self.levels.len());
+        if (f_ty, f_r, f_env, f_levels) == (s_ty, s_r, s_env, s_levels) {
+            Ok(true)
+        } else {
+            Err(format!(
+                "fast path {:?} differs from simd-json {:?} on {:?}",
+                (f_ty, f_r, f_env, f_levels),
+                (s_ty, s_r, s_env, s_levels),
+                String::from_utf8_lossy(frame)
+            ))
+        }
+    }
+
+    /// The general path alone: simd-json's tape, walked for every message type (the reference
+    /// the fast path is checked against). Same contract as [`FrameParser::parse`].
+    pub fn parse_simd(&mut self, frame: &[u8], index: &impl MarketIndex) -> (&'static str, Result<Parsed, ParseFault>) {
         if frame.len() > MAX_FRAME {
             return (UNKNOWN_TYPE, Err(ParseFault::TooLarge));
         }
@@ -518,11 +598,7 @@ impl Walk<'_> {
 
     #[inline]
     fn to_yes(&self, side: BookSide, p: Price) -> Price {
-        if side == BookSide::Ask && !self.yes_scale {
-            p.complement()
-        } else {
-            p
-        }
+        to_yes(self.yes_scale, side, p)
     }
 
     fn snapshot(
@@ -596,6 +672,17 @@ impl Walk<'_> {
         let side = req!(side, "msg.side");
         let price = self.to_yes(side, req!(price, "msg.price_dollars"));
         Ok(Parsed::Delta { sid, seq, market, side, price, delta: req!(delta, "msg.delta_fp"), ts_ms, own })
+    }
+}
+
+/// A level price on the YES scale: NO-side (`Ask`) prices are complemented unless the frames are
+/// already on the YES scale (`use_yes_price`).
+#[inline]
+fn to_yes(yes_scale: bool, side: BookSide, p: Price) -> Price {
+    if side == BookSide::Ask && !yes_scale {
+        p.complement()
+    } else {
+        p
     }
 }
 
@@ -981,5 +1068,405 @@ mod tests {
             &Idx,
         );
         assert_eq!(r, Err(ParseFault::TooManyLevels));
+    }
+
+    // ---- the orderbook_delta fast path against the simd-json path ----
+
+    use strike_sim::recording::Recording;
+    use strike_sim::universe::UniverseData;
+
+    /// Both paths on `frame`, with both NO-price scales: they agree (or the fast path declines).
+    /// Returns whether the fast path took it.
+    fn agree(frame: &[u8], index: &impl MarketIndex) -> bool {
+        let mut taken = None;
+        for yes_scale in [false, true] {
+            let mut p = FrameParser::new(yes_scale, 256, 64);
+            let t = p.cross_check(frame, index).unwrap_or_else(|e| panic!("{e}"));
+            // and `parse` returns what the simd-json path returns
+            assert_eq!(p.parse(frame, index), p.parse_simd(frame, index));
+            assert_eq!(*taken.get_or_insert(t), t);
+        }
+        taken.unwrap_or(false)
+    }
+
+    fn recordings() -> Vec<(&'static str, Recording)> {
+        let dir = strike_sim::data_dir().join("kalshi");
+        let read = |p: &str| {
+            Recording::read(&dir.join(p))
+                .unwrap_or_else(|e| panic!("{e}: set STRIKE_DATA_DIR to the shared data folder"))
+        };
+        vec![
+            ("prod", read("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json")),
+            ("demo", read("ws_demo_mm_session_2026-07-01/session.jsonl.gz")),
+            ("synthetic", strike_sim::synth::generate(7, &strike_sim::synth::SynthConfig::default())),
+        ]
+    }
+
+    #[test]
+    fn fast_path_takes_every_recorded_delta_and_agrees_with_simd_json() {
+        for (name, rec) in recordings() {
+            let u = UniverseData::from_header(&rec.header).unwrap();
+            let mut p = FrameParser::new(rec.header.yes_price_scale, 256, 4096);
+            let (mut deltas, mut others) = (0, 0);
+            for f in &rec.frames {
+                let bytes = f.text.as_bytes();
+                let is_delta = p.parse_simd(bytes, &u).0 == "orderbook_delta";
+                // the fast path takes exactly the deltas (these recordings have no odd ones) ...
+                assert_eq!(agree(bytes, &u), is_delta, "{name}: {}", f.text);
+                // ... and they are real deltas of subscribed markets, not faults
+                if is_delta {
+                    assert!(matches!(p.parse_fast(bytes, &u), Some((_, Ok(Parsed::Delta { .. })))), "{}", f.text);
+                    // by the quick template, which the generic scanner agrees with
+                    let t = fastpath::scan_template(bytes);
+                    assert!(t.is_some() && t == fastpath::scan_generic(bytes), "{name}: {}", f.text);
+                    deltas += 1;
+                } else {
+                    others += 1;
+                }
+            }
+            // prod: 245 deltas; demo: 2,885; the synthetic session: thousands
+            assert!(deltas >= 245 && others > 0, "{name}: {deltas} deltas, {others} other frames");
+        }
+    }
+
+    #[test]
+    fn fast_path_edge_cases_agree_with_simd_json() {
+        let base = r#"{"type":"orderbook_delta","sid":2,"seq":3,"msg":{"market_ticker":"FED-23DEC-T3.00","market_id":"9b0f","price_dollars":"0.960","delta_fp":"-54.00","side":"no","ts":"2022-11-22T20:44:01Z","ts_ms":1669149841000}}"#;
+        let taken = [
+            base.to_string(),
+            base.replace("FED-23DEC-T3.00", "NOT-SUBSCRIBED"), // UnknownMarket, decided by both
+            base.replace("FED-23DEC-T3.00", ""),
+            base.replace("\"side\":\"no\"", "\"side\":\"yes\""),
+            base.replace("\"side\":\"no\"", "\"side\":\"no\",\"client_order_id\":\"my-1\",\"subaccount\":3"),
+            base.replace("\"side\":\"no\"", "\"side\":\"no\",\"client_order_id\":\"\""),
+            base.replace("\"side\":\"no\"", "\"side\":\"no\",\"client_order_id\":null"),
+            base.replace(",\"ts_ms\":1669149841000", ""),
+            base.replace("1669149841000", "0"),
+            base.replace("1669149841000", "999999999999999999"),
+            base.replace("\"sid\":2", "\"sid\":4294967295"),
+            base.replace("\"seq\":3", "\"seq\":999999999999999999"),
+            base.replace("\"seq\":3", "\"seq\":0"),
+            base.replace("0.960", "0"),
+            base.replace("0.960", "1"),
+            base.replace("0.960", ".5"),
+            base.replace("0.960", "+0.5"),
+            base.replace("-54.00", "0"),
+            base.replace("-54.00", "+1.5"),
+            base.replace("-54.00", "-0"),
+            base.replace("T3.00", "T3.00\u{7f}~ !#$%&'()*+,-./:;<=>?@[]^_`{|}"),
+            base.replace("\"sid\":2,", "\"id\":7,\"sending_ts_ms\":1669149841001,\"x\":true,\"y\":false,\"z\":null,\"sid\":2,"),
+            r#"{"msg":{"side":"no","delta_fp":"1.00","price_dollars":"0.5","market_ticker":"FED-23DEC-T3.00"},"seq":3,"sid":2,"type":"orderbook_delta"}"#.to_string(),
+        ];
+        for f in &taken {
+            assert!(agree(f.as_bytes(), &Idx), "not taken: {f}");
+        }
+        let declined = [
+            String::new(),
+            "{}".to_string(),
+            "{\"type\":\"orderbook_delta\"}".to_string(),
+            base.replace("\"side\":\"no\",", ""),
+            base.replace("\"sid\":2,", ""),
+            base.replace("\"sid\":2", "\"sid\":4294967296"),
+            base.replace("\"seq\":3", "\"seq\":1000000000000000000"),
+            base.replace("\"seq\":3", "\"seq\":-3"),
+            base.replace("\"seq\":3", "\"seq\":3.0"),
+            base.replace("\"seq\":3", "\"seq\":03"),
+            base.replace("1669149841000", "1.669149841e12"),
+            base.replace("\"sid\":2,", "\"sid\":2,\"sid\":5,"),
+            base.replace("\"sid\":2,", "\"sid\":2,\"type\":\"orderbook_delta\","),
+            base.replace("\"side\":\"no\"", "\"side\":\"no\",\"side\":\"yes\""),
+            base.replace("\"side\":\"no\"", "\"side\":\"no\",\"client_order_id\":5"),
+            base.replace("\"side\":\"no\"", "\"side\":\"n\\u006f\""),
+            base.replace("FED-23DEC", "FED\\/23DEC"),
+            base.replace("FED-23DEC", "FED\u{e9}23DEC"),
+            base.replace("FED-23DEC", "FED\t23DEC"),
+            base.replace("0.960", "0.96001"),
+            base.replace("0.960", "1.01"),
+            base.replace("-54.00", "-54.001"),
+            base.replace("\"market_id\":\"9b0f\"", "\"market_id\":{\"a\":1}"),
+            base.replace("\"market_id\":\"9b0f\"", "\"market_id\":[]"),
+            base.replace("\"market_id\":\"9b0f\"", "\"market_id\":-1"),
+            base.replace("\"msg\":{", "\"msg\": {"),
+            base.replace("\"msg\":{", "\"msg\":[{").replace("}}", "}]}"),
+            format!("{base}\n"),
+            format!("{base}{{}}"),
+            base.replace("orderbook_delta", "orderbook_snapshot"),
+            base[..base.len() - 1].to_string(),
+        ];
+        for f in &declined {
+            assert!(!agree(f.as_bytes(), &Idx), "taken: {f}");
+        }
+    }
+
+    /// splitmix64: a deterministic stream for the mutation test (no dependency, same cases on
+    /// every run).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+        fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+            &xs[self.below(xs.len())]
+        }
+    }
+
+    /// The byte ranges of the members of the object starting at `open` (a `{`) in a compact
+    /// frame: `(start, end)` of each `"key":value`, and the index of the closing `}`. `None` when
+    /// the text is not simple enough to split (the mutator then uses other mutations).
+    fn members(b: &[u8], open: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+        let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+        let (mut out, mut start) = (Vec::new(), open + 1);
+        for (i, &c) in b.iter().enumerate().skip(open) {
+            if in_str {
+                match (esc, c) {
+                    (true, _) => esc = false,
+                    (false, b'\\') => esc = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        if i > start {
+                            out.push((start, i));
+                        }
+                        return Some((out, i));
+                    }
+                }
+                b',' if depth == 1 => {
+                    out.push((start, i));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// One random structural or lexical mutation of a JSON frame.
+    fn mutate(rng: &mut Rng, f: &mut Vec<u8>) {
+        const WS: [&[u8]; 4] = [b" ", b"\t", b"\n", b"\r"];
+        const NUMS: [&[u8]; 14] = [
+            b"0",
+            b"00",
+            b"01",
+            b"-1",
+            b"-0",
+            b"1.0",
+            b"1e3",
+            b"1E+3",
+            b"4294967295",
+            b"4294967296",
+            b"999999999999999999",
+            b"1000000000000000000",
+            b"18446744073709551616",
+            b"\"7\"",
+        ];
+        const STRS: [&[u8]; 22] = [
+            b"\"yes\"",
+            b"\"no\"",
+            b"\"YES\"",
+            b"\"\"",
+            b"\"0.5\"",
+            b"\"0.5000\"",
+            b"\"1.0000\"",
+            b"\"1.0001\"",
+            b"\"0.00001\"",
+            b"\"-0.5\"",
+            b"\"+3.00\"",
+            b"\"-12.34\"",
+            b"\"12.345\"",
+            b"\".\"",
+            b"\"1.\"",
+            b"\"-\"",
+            b"\"a\\\"b\"",
+            b"\"\\u0079es\"",
+            b"\"\xc3\xa9\"",
+            b"\"\x7f\"",
+            b"\"\x01\"",
+            b"\"FED-23DEC-T3.00\"",
+        ];
+        const OTHER: [&[u8]; 9] =
+            [b"null", b"true", b"false", b"[]", b"{}", b"[1,2]", b"{\"a\":\"b\"}", b"nul", b"1.5"];
+        const KEYS: [&[u8]; 14] = [
+            b"type",
+            b"sid",
+            b"seq",
+            b"msg",
+            b"id",
+            b"market_ticker",
+            b"price_dollars",
+            b"delta_fp",
+            b"side",
+            b"ts_ms",
+            b"client_order_id",
+            b"subaccount",
+            b"market_id",
+            b"ts",
+        ];
+        if f.is_empty() {
+            f.extend_from_slice(b"{}");
+        }
+        let value = |rng: &mut Rng| -> Vec<u8> {
+            match rng.below(3) {
+                0 => rng.pick(&NUMS).to_vec(),
+                1 => rng.pick(&STRS).to_vec(),
+                _ => rng.pick(&OTHER).to_vec(),
+            }
+        };
+        // the object to restructure: the top level or `msg`
+        let open = match rng.below(2) {
+            0 => 0,
+            _ => f.windows(7).position(|w| w == b"\"msg\":{").map(|p| p + 6).unwrap_or(0),
+        };
+        match rng.below(12) {
+            0 => {
+                let i = rng.below(f.len());
+                f[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let i = rng.below(f.len());
+                f[i] = rng.next() as u8;
+            }
+            2 => f.truncate(rng.below(f.len())),
+            3 => {
+                let i = rng.below(f.len() + 1);
+                let ws = *rng.pick(&WS);
+                f.splice(i..i, ws.iter().copied());
+            }
+            4 | 5 => {
+                // reorder, drop or duplicate members
+                if let Some((ms, close)) = members(f, open) {
+                    if ms.is_empty() {
+                        return;
+                    }
+                    let mut parts: Vec<Vec<u8>> = ms.iter().map(|&(a, b)| f[a..b].to_vec()).collect();
+                    match rng.below(4) {
+                        0 => {
+                            parts.remove(rng.below(parts.len()));
+                        }
+                        1 => {
+                            let d = rng.pick(&parts).clone();
+                            let at = rng.below(parts.len() + 1);
+                            parts.insert(at, d);
+                        }
+                        _ => {
+                            for i in (1..parts.len()).rev() {
+                                parts.swap(i, rng.below(i + 1));
+                            }
+                        }
+                    }
+                    let body = parts.join(&b',');
+                    f.splice(open + 1..close, body);
+                }
+            }
+            6 | 7 => {
+                // replace a member's value
+                if let Some((ms, _)) = members(f, open) {
+                    if ms.is_empty() {
+                        return;
+                    }
+                    let (a, b) = *rng.pick(&ms);
+                    if let Some(colon) = f[a..b].iter().position(|&c| c == b':') {
+                        let v = value(rng);
+                        f.splice(a + colon + 1..b, v);
+                    }
+                }
+            }
+            8 => {
+                // add a member
+                if let Some((ms, close)) = members(f, open) {
+                    let mut m = b"\"".to_vec();
+                    m.extend_from_slice(rng.pick::<&[u8]>(&KEYS));
+                    m.extend_from_slice(b"\":");
+                    m.extend(value(rng));
+                    let at = if ms.is_empty() || rng.below(2) == 0 { open + 1 } else { close };
+                    if !ms.is_empty() {
+                        if at == close {
+                            m.insert(0, b',');
+                        } else {
+                            m.push(b',');
+                        }
+                    }
+                    f.splice(at..at, m);
+                }
+            }
+            9 => {
+                // edit a digit run
+                let digits: Vec<usize> = (0..f.len()).filter(|&i| f[i].is_ascii_digit()).collect();
+                if let Some(&i) = digits.get(rng.below(digits.len())) {
+                    let mut j = i;
+                    while j < f.len() && f[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    let n = *rng.pick(&NUMS);
+                    f.splice(i..j, n.iter().copied());
+                }
+            }
+            10 => {
+                // the message type
+                let tys: [&[u8]; 4] = [b"orderbook_snapshot", b"orderbook_deltas", b"orderbook_delt", b"trade"];
+                if let Some(p) = f.windows(15).position(|w| w == b"orderbook_delta") {
+                    f.splice(p..p + 15, rng.pick(&tys).iter().copied());
+                }
+            }
+            _ => {
+                // a stray byte of JSON syntax
+                let i = rng.below(f.len() + 1);
+                let c = *rng.pick(b"{}[]:,\"\\0-.e");
+                f.insert(i, c);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_simd_json_on_mutated_real_frames() {
+        let mut rng = Rng(0x05ee_d0fd_e17a);
+        let (mut cases, mut taken, mut generic_only, mut unknown_market) = (0usize, 0usize, 0usize, 0usize);
+        for (_, rec) in recordings() {
+            let u = UniverseData::from_header(&rec.header).unwrap();
+            let deltas: Vec<&str> =
+                rec.frames.iter().map(|f| f.text.as_str()).filter(|t| t.contains("\"orderbook_delta\",")).collect();
+            let mut p = FrameParser::new(rec.header.yes_price_scale, 256, 4096);
+            for _ in 0..10_000 {
+                let mut f = rng.pick(&deltas).as_bytes().to_vec();
+                for _ in 0..1 + rng.below(3) {
+                    mutate(&mut rng, &mut f);
+                }
+                cases += 1;
+                // the template's language is a subset of the generic scanner's, same results
+                let t = fastpath::scan_template(&f);
+                if t.is_some() {
+                    assert_eq!(t, fastpath::scan_generic(&f), "{}", String::from_utf8_lossy(&f));
+                } else if fastpath::scan_generic(&f).is_some() {
+                    generic_only += 1;
+                }
+                if p.cross_check(&f, &u).unwrap_or_else(|e| panic!("{e}")) {
+                    taken += 1;
+                    if p.parse_fast(&f, &u).is_some_and(|(_, r)| r == Err(ParseFault::UnknownMarket)) {
+                        unknown_market += 1;
+                    }
+                }
+            }
+        }
+        // the mutations keep a fair share of frames on the fast path (reorders, extra members,
+        // edited values), so both outcomes are exercised
+        assert!(taken > cases / 20 && taken < cases * 9 / 10, "{taken} of {cases} taken");
+        assert!(unknown_market > 0, "no mutated ticker reached the UnknownMarket decision");
+        // reordered and extra members reach the generic scanner
+        assert!(generic_only > cases / 50, "{generic_only} of {cases} taken by the generic scanner alone");
+        eprintln!("{cases} mutated frames: {taken} taken ({generic_only} by the generic scanner), {unknown_market} unknown markets");
     }
 }
