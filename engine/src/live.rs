@@ -9,7 +9,8 @@
 //! The market universe comes from the venue's REST API ([`crate::metadata`]) for `--series` /
 //! `--tickers`, or from an existing recording's header (`--markets-from`).
 //!
-//! `--paper` runs the whole pipeline on the live feed with the paper venue filling orders.
+//! `--paper` runs the whole pipeline on the live feed with the simulator's matcher filling orders
+//! in-process ([`crate::gateway::matcher`]: queue position per `paper_queue_model`, exact fees).
 //! `--live` sends real orders through the REST V2 gateway ([`crate::gateway::rest`]) with the
 //! same key and background signer; the command line makes the operator type the venue name to
 //! confirm unless `--yes`.
@@ -189,7 +190,7 @@ pub fn run(
         let gw = crate::gateway::rest::RestGateway::new(rc, &metas, creds.signer.reader(), creds.key.clone())?;
         crate::pipeline::VenueChoice::Live(Box::new(gw))
     } else {
-        crate::pipeline::VenueChoice::Paper
+        crate::pipeline::VenueChoice::Matched(cfg.paper_queue_model)
     };
     cfg.threads.check().map_err(|e| e.to_string())?;
     let mut p = Pipeline::with_source(cfg, &header, src, true, crate::feed::parse::MAX_FRAME, plugins, opts, venue)

@@ -32,6 +32,7 @@ pub mod threads;
 use crate::config::{EngineConfig, Topology};
 use crate::feed::{FeedStage, FrameSource, Poll, ReplaySource};
 use crate::gateway::live::LiveGateway;
+use crate::gateway::matcher::MatcherVenue;
 use crate::gateway::paper::{PaperVenue, SentOrder};
 use crate::host::{HostError, Plugin};
 use crate::portfolio::PnlSummary;
@@ -147,8 +148,12 @@ pub const STOP_CHECK_EVERY: u32 = 256;
 
 /// Where orders go.
 pub enum VenueChoice {
-    /// The paper venue, fed its own copy of the market data.
+    /// The paper venue, fed its own copy of the market data: allocation-free, no queue model
+    /// (in-process replays, the zero-allocation proof, the benchmarks).
     Paper,
+    /// The simulator's matcher, fed its own copy of the market data: queue position under this
+    /// model, exact fees (`--venue … --paper`; [`crate::gateway::matcher`]).
+    Matched(strike_sim::matching::QueueModelKind),
     /// Kalshi's REST V2 API, through this gateway (real orders).
     Live(Box<crate::gateway::rest::RestGateway>),
 }
@@ -157,6 +162,7 @@ pub enum VenueChoice {
 #[allow(clippy::large_enum_variant)]
 enum Venue {
     Paper(PaperVenue),
+    Matched(Box<MatcherVenue>),
     Live(Box<LiveGateway>),
 }
 
@@ -165,30 +171,35 @@ impl Venue {
     fn poll(&mut self) -> bool {
         match self {
             Venue::Paper(v) => v.poll(),
+            Venue::Matched(v) => v.poll(),
             Venue::Live(v) => v.poll(),
         }
     }
     fn drained(&self) -> bool {
         match self {
             Venue::Paper(v) => v.drained(),
+            Venue::Matched(v) => v.drained(),
             Venue::Live(v) => v.drained(),
         }
     }
     fn cancel_all(&mut self) {
         match self {
             Venue::Paper(v) => v.cancel_all(),
+            Venue::Matched(v) => v.cancel_all(),
             Venue::Live(v) => v.cancel_all(),
         }
     }
     fn latency(&self) -> &Latency {
         match self {
             Venue::Paper(v) => &v.latency,
+            Venue::Matched(v) => &v.latency,
             Venue::Live(v) => v.latency(),
         }
     }
     fn stats(&self) -> &crate::gateway::paper::GatewayStats {
         match self {
             Venue::Paper(v) => &v.stats,
+            Venue::Matched(v) => &v.stats,
             Venue::Live(v) => &v.stats,
         }
     }
@@ -267,7 +278,11 @@ impl<S: FrameSource> Pipeline<S> {
             yes_scale,
             max_frame,
             max_levels,
-            if matches!(venue, VenueChoice::Paper) { vec![md_tx, paper_md_tx] } else { vec![md_tx] },
+            if matches!(venue, VenueChoice::Paper | VenueChoice::Matched(_)) {
+                vec![md_tx, paper_md_tx]
+            } else {
+                vec![md_tx]
+            },
             Some(cmd_rx),
             clock.clone(),
         );
@@ -311,6 +326,24 @@ impl<S: FrameSource> Pipeline<S> {
                     Some(s) => v.with_journal(s),
                     None => v,
                 })
+            }
+            VenueChoice::Matched(queue) => {
+                let mut v = MatcherVenue::new(
+                    &universe.markets,
+                    paper_md_rx,
+                    ord_rx,
+                    exec_tx,
+                    cfg.account_precision,
+                    clock,
+                    queue,
+                );
+                if opts.log_orders {
+                    v.log_orders(1 << 20);
+                }
+                Venue::Matched(Box::new(match venue_sink {
+                    Some(s) => v.with_journal(s),
+                    None => v,
+                }))
             }
             VenueChoice::Live(gw) => {
                 let v = LiveGateway::new(*gw, ord_rx, exec_tx, clock).with_private(private_rx);
@@ -666,6 +699,7 @@ impl<S: FrameSource> Pipeline<S> {
         }
         let order_log = match venue {
             Venue::Paper(v) => v.order_log.take().unwrap_or_default(),
+            Venue::Matched(v) => v.order_log.take().unwrap_or_default(),
             Venue::Live(_) => Vec::new(),
         };
         RunOutcome { report, order_log, latency }
