@@ -1480,7 +1480,7 @@ struct Conn {
     rlen: usize,
     req: Option<Req>,
     sent_ns: u64,
-    /// Raw TSC stamp of the moment the request's last byte went to the socket (0: not yet).
+    /// Raw TSC stamp of the moment the request's bytes were handed to the socket.
     written_raw: u64,
     last_check_ns: u64,
     failures: u32,
@@ -1506,8 +1506,8 @@ pub struct RestGateway {
     idle_check_ns: u64,
     max_response: usize,
     clock: Clock,
-    /// `tick_to_trade` of each create (trigger frame read → request bytes written to the
-    /// socket) and `order_round_trip` (bytes written → response read), ns.
+    /// `tick_to_trade` of each create (trigger frame read → request bytes handed to the
+    /// socket) and `order_round_trip` (bytes handed to the socket → response read), ns.
     pub latency: Latency,
 }
 
@@ -1877,14 +1877,12 @@ impl RestGateway {
             if !self.core.encode(&mut req, now_ns, &mut c.wbuf) {
                 continue;
             }
-            c.req = Some(req);
             c.sent_ns = now_ns;
-            c.written_raw = 0;
             c.state = ConnState::Busy;
+            stamp_write(c, &req, &self.clock, &mut self.latency);
+            c.req = Some(req);
             if let Err(e) = write_pending(c) {
                 self.fail(i, now_ns, format!("write: {e}"));
-            } else {
-                stamp_written(&mut self.conns[i], &self.clock, &mut self.latency);
             }
         }
     }
@@ -1984,7 +1982,6 @@ impl RestGateway {
         if let Err(e) = write_pending(c) {
             return self.fail(i, now_ns, format!("write: {e}"));
         }
-        stamp_written(c, &self.clock, &mut self.latency);
         let outcome = read_response(c, max);
         match outcome {
             Pump::Waiting => {
@@ -2016,18 +2013,15 @@ impl RestGateway {
     }
 }
 
-/// Stamps the moment a request's last byte was written (once per request) and, for a create,
-/// records its tick-to-trade.
+/// Stamps the moment a request's bytes go to the socket and, for a create, records its
+/// tick-to-trade. Stamped as the write starts, not when the call returns: on a shared core the
+/// exchange thread the write wakes may preempt the writer inside the syscall and answer before
+/// it resumes, which would make the round trip look shorter than the wire.
 #[inline]
-fn stamp_written(c: &mut Conn, clock: &Clock, latency: &mut Latency) {
-    if c.written_raw != 0 || c.wpos < c.wbuf.len() {
-        return;
-    }
+fn stamp_write(c: &mut Conn, req: &Req, clock: &Clock, latency: &mut Latency) {
     c.written_raw = clock.raw();
-    if let Some(r) = &c.req {
-        if r.t0 != 0 && matches!(r.op, Op::Create(_)) {
-            latency.record(Hop::TickToTrade, clock.ns(r.t0, c.written_raw));
-        }
+    if req.t0 != 0 && matches!(req.op, Op::Create(_)) {
+        latency.record(Hop::TickToTrade, clock.ns(req.t0, c.written_raw));
     }
 }
 
