@@ -26,7 +26,8 @@
 //!
 //! ## Replay model
 //! Each session replays the recording from its start; the replay clock starts at the session's
-//! first `subscribe` to a streaming channel (`orderbook_delta` or `trade`). The session keeps its
+//! first `subscribe` to a streaming channel (`orderbook_delta` or `trade`). (A linked server
+//! shares one clock among its sessions instead: *Linked replay* below.) The session keeps its
 //! own copy of every market's book ([`strike_sdk::book::Book`]), updated by every orderbook frame
 //! of the recording whether or not a subscription covers the market: the exchange's state at the
 //! replay time.
@@ -46,6 +47,20 @@
 //! other channels Kalshi knows are acknowledged and stay silent (`ticker`, `market_positions`,
 //! lifecycle, order groups, ...); `orderbook_delta` requires tickers. A recording's frames other
 //! than snapshots, deltas and trades are not served.
+//!
+//! ## Linked replay
+//! With [`WsServerConfig::exchange`] (set by [`crate::server::LinkedServers`]) the server is
+//! one exchange's market-data feed, so it replays the recording once: the sessions share one
+//! replay clock, started by the first streaming `subscribe` of any session, and one position in
+//! the recording. The first session to send an event *releases* it: the event is handed to the
+//! exchange (an [`ExchangeLink`], which applies it at the send time plus the feed delay) before
+//! the frame is written. A session whose replay starts later (a second client, or a client
+//! reconnecting after a drop) first moves its books silently to the released position, so its
+//! snapshots show the book as it stands on the shared clock, then sends what it has not yet
+//! sent of the released events at once and the rest when due; with
+//! [`Pacing::AsFastAsPossible`] the fastest session drives the clock. So a reconnecting client
+//! resumes from where the exchange is, and no event reaches the exchange twice. Before the
+//! replay starts the exchange shows the recording's opening book.
 //!
 //! ## Private channels
 //! `fill` and `user_orders` carry the account's own executions and order changes, published by
@@ -74,6 +89,7 @@ use super::auth::{unix_now_ms, verify_request, ApiKey, AuthHeaders, DEFAULT_MAX_
 use super::faults::{oversized_frame, Faults, GARBLED_FRAME};
 use super::private::{PrivateFeed, PrivateMsg};
 use super::replay::ReplayData;
+use super::rest::ExchangeLink;
 use super::session::{OutFrame, Session};
 use super::stats::{ConnEnd, ServerStats};
 use super::tls::TestCert;
@@ -160,6 +176,12 @@ pub struct WsServerConfig {
     /// [`crate::server::LinkedServers`]): sessions forward them to their `fill` and
     /// `user_orders` subscriptions. `None` (the default): those channels stay silent.
     pub private: Option<PrivateFeed>,
+    /// The exchange this replay drives ([`crate::server::RestServer::link`]; set by
+    /// [`crate::server::LinkedServers`]): the sessions share one replay clock and every
+    /// orderbook and trade frame released on it is handed to the exchange's matcher (module
+    /// docs, *Linked replay*). `None` (the default): every session replays the recording on its
+    /// own.
+    pub exchange: Option<ExchangeLink>,
     /// The address to listen on (`127.0.0.1:0`: loopback, an ephemeral port).
     pub bind: SocketAddr,
 }
@@ -182,6 +204,7 @@ impl std::fmt::Debug for WsServerConfig {
             .field("max_frame_size", &self.max_frame_size)
             .field("faults", &self.faults)
             .field("private", &self.private)
+            .field("exchange", &self.exchange)
             .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
@@ -201,9 +224,21 @@ impl WsServerConfig {
             faults: Faults::none(),
             cert: None,
             private: None,
+            exchange: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
+}
+
+/// The replay clock the sessions of a linked server share (module docs, *Linked replay*).
+#[derive(Default)]
+struct Timeline {
+    /// `(instant, recv_ns)` the shared replay clock started at (the first streaming
+    /// `subscribe` of any session).
+    base: Option<(Instant, u64)>,
+    /// Recording events released so far: events `0..released` have been sent by some session
+    /// and handed to the exchange.
+    released: usize,
 }
 
 /// What every connection thread shares.
@@ -219,6 +254,14 @@ struct Shared {
     stop: AtomicBool,
     stats: Arc<ServerStats>,
     private: Option<PrivateFeed>,
+    exchange: Option<ExchangeLink>,
+    timeline: Mutex<Timeline>,
+}
+
+impl Shared {
+    fn timeline(&self) -> std::sync::MutexGuard<'_, Timeline> {
+        self.timeline.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct ConnHandle {
@@ -272,6 +315,8 @@ impl WsServer {
             stop: AtomicBool::new(false),
             stats: Arc::new(ServerStats::default()),
             private: cfg.private,
+            exchange: cfg.exchange,
+            timeline: Mutex::new(Timeline::default()),
         });
         let sh = Arc::clone(&shared);
         let accept =
@@ -534,7 +579,9 @@ impl Conn<'_> {
                     break;
                 }
                 let mut out = Vec::new();
+                let idx = self.session.cursor();
                 self.session.step(&mut out);
+                self.release(idx);
                 if let Flow::End(e) = self.send_all(out)? {
                     return Ok(e);
                 }
@@ -544,10 +591,28 @@ impl Conn<'_> {
         }
     }
 
+    /// Linked replay: the first session to send event `idx` releases it to the exchange (under
+    /// the timeline lock, so the exchange takes the events in order).
+    fn release(&self, idx: usize) {
+        let Some(link) = &self.shared.exchange else { return };
+        let mut tl = self.shared.timeline();
+        if idx != tl.released {
+            return;
+        }
+        tl.released += 1;
+        if let Some((m, md)) = self.shared.data.events.get(idx).and_then(|e| e.market_data()) {
+            link.market_data(m, md);
+        }
+    }
+
     /// When the next recording event is due, if the replay runs and has events left.
     fn next_frame_due(&self) -> Option<Instant> {
         let (t0, ns0) = self.replay_base?;
         let ns = self.session.next_event_ns()?;
+        if self.shared.exchange.is_some() && self.session.cursor() < self.shared.timeline().released {
+            // Already released by another session: catching up.
+            return Some(t0);
+        }
         Some(match self.shared.pacing {
             Pacing::AsFastAsPossible => t0,
             Pacing::Recorded { speed } => t0 + Duration::from_secs_f64(ns.saturating_sub(ns0) as f64 / 1e9 / speed),
@@ -613,6 +678,11 @@ impl Conn<'_> {
             return Err(e);
         }
         self.ws.flush()?;
+        if !texts.is_empty() && self.shared.exchange.is_some() && !self.session.started() {
+            // A session joining a linked replay under way starts from the shared clock.
+            let released = self.shared.timeline().released;
+            self.session.skip_to(released);
+        }
         if !texts.is_empty() {
             // Deliver what was published before these commands under the old subscriptions,
             // then mark where new private subscriptions start.
@@ -631,7 +701,11 @@ impl Conn<'_> {
                 return Ok(Flow::End(e));
             }
             if self.replay_base.is_none() && self.session.started() {
-                self.replay_base = Some((Instant::now(), self.session.origin_ns()));
+                let base = (Instant::now(), self.session.origin_ns());
+                self.replay_base = Some(match self.shared.exchange {
+                    Some(_) => *self.shared.timeline().base.get_or_insert(base),
+                    None => base,
+                });
                 if let Flow::End(e) = self.after_data_frame()? {
                     return Ok(Flow::End(e));
                 }
