@@ -22,7 +22,7 @@
 //! exchange is built: the opening book. After that the book moves only with the market data it
 //! is given: [`Exchange::enqueue_market_data`] queues a snapshot, delta or trade print for its
 //! exchange time and [`Exchange::advance`] applies, in time order, what is due (the REST server
-//! feeds it the frames its linked WebSocket replay sends, see [`super::rest`]). Test hooks
+//! feeds it the frames its linked WebSocket replay releases, see [`super::rest`]). Test hooks
 //! replace a book ([`super::RestServer::set_book`]: a snapshot) or print an outside trade
 //! ([`super::RestServer::external_trade`]). Inputs the matcher refuses (a crossed snapshot, an
 //! off-grid price) are counted and skipped. Every input and command carries its exchange time in

@@ -30,13 +30,14 @@
 //!   WebSocket sessions subscribed to `fill` / `user_orders`, [`PrivateTiming`] (when they are
 //!   published relative to the REST response), and [`LinkedServers`]: both servers on one bus,
 //!   one certificate and one exchange timeline, the WebSocket replay driving the exchange's book
-//!   through an [`ExchangeLink`] (market data at send time plus the feed delay, orders at their
-//!   arrival plus the entry delay; see [`rest`] *Time and latency* and [`ws`] *Linked replay*).
+//!   through an [`ExchangeLink`] (market data applied when released and delivered the feed delay
+//!   later, orders applied at their arrival plus the entry delay; see [`rest`] *Time and
+//!   latency* and [`ws`] *Linked replay*).
 //!
 //! ## To come
 //! A combined `SimServer` owning both servers behind one handle (today [`LinkedServers`] is the
-//! pair started together). Private messages are published when the exchange applies a change,
-//! without the feed delay of the latency model.
+//! pair started together). Private messages reach a session when the exchange applies a change;
+//! they wait behind held market data but take no feed delay of their own.
 //!
 //! Everything here is the exchange side, off the engine's hot path: blocking I/O, a thread per
 //! connection, allocation wherever it is clearest.

@@ -400,6 +400,21 @@ mod tests {
     }
 
     #[test]
+    fn trades_are_book_prints_unless_block_trades_or_incomplete() {
+        let frames = [
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.36","count_fp":"1.50","taker_outcome_side":"no","taker_book_side":"ask"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"2.00","taker_book_side":"bid"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"2.00","taker_side":"yes","is_block_trade":true}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"0.00","taker_side":"yes"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"OTHER","yes_price_dollars":"0.3600","count_fp":"1.00","taker_side":"yes"}}"#,
+        ];
+        let d = ReplayData::new(&rec(false, &frames)).unwrap();
+        let got: Vec<Option<(usize, MarketData)>> = d.events.iter().map(Event::market_data).collect();
+        let print = |taker_side, q| Some((0, MarketData::Trade { taker_side, price: Price(3600), qty: Qty(q) }));
+        assert_eq!(got, vec![print(BookSide::Ask, 150), print(BookSide::Bid, 200), None, None, None]);
+    }
+
+    #[test]
     fn both_scales_are_rendered_and_key_order_is_kept() {
         let frames = [
             r#"{"type":"subscribed","id":1,"msg":{"channel":"orderbook_delta","sid":1}}"#,

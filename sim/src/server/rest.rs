@@ -57,11 +57,14 @@
 //!   before its arrival, and is applied itself at its arrival time: an order meets the book as
 //!   it was when it reached the exchange. Its response is written `response` after that (plus
 //!   [`RestFaults::response_delay`]). Reads (`GET`) see the exchange as it is when read;
-//! - market data from a linked WebSocket replay ([`ExchangeLink`]) sent at `s` is applied at
-//!   `s + feed` (FIFO: never before the previous frame), by whichever thread gets there first:
-//!   the command threads, the frame's own sender, or the exchange's clock thread, which wakes
-//!   when the next queued input is due. Market data is never applied past the arrival of a
-//!   command still in flight.
+//! - market data of a linked WebSocket replay ([`ExchangeLink`]) is published by the exchange
+//!   when the replay releases it, `t_md`, and applied then, unless a command that arrived
+//!   earlier is still in flight (market data is never applied past the arrival of a command
+//!   not yet applied; that command's thread, or the exchange's clock thread, applies it
+//!   after). Its frame reaches the client at `t_md + feed`: the WebSocket session holds it, and
+//!   every later frame of the connection, that long (`crate::matching::latency`: the client
+//!   sees the book `feed` late, and an order it sends on what it saw meets a book at least
+//!   `feed + entry` newer).
 //!
 //! Without a linked replay the book is the recording's opening book (each market's first
 //! snapshot) and moves only with the account's own orders and the test hooks
@@ -361,8 +364,8 @@ pub struct RestServerConfig {
     /// The latency model ([`LatencyKind::default`]: zero delays). Order commands (create,
     /// batches, cancel, cancel-all, amend, decrease) meet the matcher at the time their request
     /// was read plus the entry delay, and are answered the response delay after that; market
-    /// data from a linked WebSocket replay meets it at the time the frame is sent plus the feed
-    /// delay. See the module docs, *Time and latency*.
+    /// data of a linked WebSocket replay meets it when the replay releases it, and its frame
+    /// reaches the client the feed delay later. See the module docs, *Time and latency*.
     pub latency: LatencyKind,
     /// Keep-alive idle timeout ([`DEFAULT_IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
@@ -825,8 +828,9 @@ fn clock_loop(shared: &Shared) {
 /// A [`RestServer`]'s exchange as seen by the WebSocket replay that drives it
 /// ([`crate::server::WsServerConfig::exchange`], set by [`crate::server::LinkedServers`]):
 /// every `orderbook_snapshot`, `orderbook_delta` and (non-block) `trade` the replay releases is
-/// handed to the exchange's matcher, at the time it is sent plus the feed delay of
-/// [`RestServerConfig::latency`]. Cheap to clone; keeps the exchange alive, not its listener.
+/// handed to the exchange's matcher when released; the feed delay of
+/// [`RestServerConfig::latency`] is then how long its frame takes to reach the client. Cheap to
+/// clone; keeps the exchange alive, not its listener.
 #[derive(Clone)]
 pub struct ExchangeLink {
     shared: Arc<Shared>,
@@ -839,16 +843,19 @@ impl std::fmt::Debug for ExchangeLink {
 }
 
 impl ExchangeLink {
-    /// One market-data input of market `market` (the recording header's index), sent now:
-    /// queued for now + the feed delay, and everything due applied (maker fills published).
-    pub(crate) fn market_data(&self, market: usize, md: MarketData) {
+    /// One market-data input of market `market` (the recording header's index), published by
+    /// the exchange now: queued for now and applied at once unless a command that arrived
+    /// earlier is still in flight (maker fills published). Returns the feed delay drawn for it,
+    /// ns: how long its frame takes to reach the client.
+    pub(crate) fn market_data(&self, market: usize, md: MarketData) -> u64 {
         let mut g = self.shared.lock();
         let now = self.shared.clock.now_ns();
         let feed = g.latency.feed_ns();
-        g.ex.enqueue_market_data(now.saturating_add(feed), market, md);
+        g.ex.enqueue_market_data(now, market, md);
         self.shared.catch_up(&mut g);
         drop(g);
         self.shared.wake.notify_all();
+        feed
     }
 }
 

@@ -53,8 +53,10 @@
 //! one exchange's market-data feed, so it replays the recording once: the sessions share one
 //! replay clock, started by the first streaming `subscribe` of any session, and one position in
 //! the recording. The first session to send an event *releases* it: the event is handed to the
-//! exchange (an [`ExchangeLink`], which applies it at the send time plus the feed delay) before
-//! the frame is written. A session whose replay starts later (a second client, or a client
+//! exchange (an [`ExchangeLink`], which applies it now) and its frames are written the feed
+//! delay of the exchange's latency model later (zero by default). A connection keeps its frames
+//! in order: while a frame is held for the feed delay, everything after it on that connection
+//! (command answers, private messages) waits behind it. A session whose replay starts later (a second client, or a client
 //! reconnecting after a drop) first moves its books silently to the released position, so its
 //! snapshots show the book as it stands on the shared clock, then sends what it has not yet
 //! sent of the released events at once and the rest when due; with
@@ -95,6 +97,7 @@ use super::stats::{ConnEnd, ServerStats};
 use super::tls::TestCert;
 use crate::recording::Recording;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -497,6 +500,7 @@ fn serve_connection(shared: &Shared, sock: TcpStream, peer: SocketAddr) {
         replay_base: None,
         next_ping: shared.ping_interval.map(|d| Instant::now() + d),
         private,
+        held: VecDeque::new(),
     };
     let end = match conn.run() {
         Ok(end) => end,
@@ -527,6 +531,9 @@ struct Conn<'a> {
     next_ping: Option<Instant>,
     /// This session's receiver on the server's [`PrivateFeed`].
     private: Option<Receiver<Arc<PrivateMsg>>>,
+    /// Frames on their way to the client (a linked replay's feed delay), in order, with the
+    /// time each is due.
+    held: VecDeque<(Instant, OutFrame)>,
 }
 
 fn would_block(e: &tungstenite::Error) -> bool {
@@ -548,6 +555,9 @@ impl Conn<'_> {
             let mut next = now + POLL_INTERVAL;
             if let Some(due) = self.next_frame_due() {
                 next = next.min(due);
+            }
+            if let Some((due, _)) = self.held.front() {
+                next = next.min(*due);
             }
             if let Some(p) = self.next_ping {
                 next = next.min(p);
@@ -573,6 +583,9 @@ impl Conn<'_> {
                     });
                 }
             }
+            if let Flow::End(e) = self.send_held()? {
+                return Ok(e);
+            }
             let mut n = 0;
             while n < BATCH && self.next_frame_due().is_some_and(|d| d <= Instant::now()) {
                 if self.shared.stop.load(Ordering::SeqCst) {
@@ -581,8 +594,8 @@ impl Conn<'_> {
                 let mut out = Vec::new();
                 let idx = self.session.cursor();
                 self.session.step(&mut out);
-                self.release(idx);
-                if let Flow::End(e) = self.send_all(out)? {
+                let feed = self.release(idx);
+                if let Flow::End(e) = self.emit(out, feed)? {
                     return Ok(e);
                 }
                 n += 1;
@@ -592,17 +605,47 @@ impl Conn<'_> {
     }
 
     /// Linked replay: the first session to send event `idx` releases it to the exchange (under
-    /// the timeline lock, so the exchange takes the events in order).
-    fn release(&self, idx: usize) {
-        let Some(link) = &self.shared.exchange else { return };
+    /// the timeline lock, so the exchange takes the events in order). Returns how long its
+    /// frames travel to the client: the feed delay drawn by the exchange's latency model for a
+    /// released event; zero for an event another session released (catching up) and without a
+    /// link.
+    fn release(&self, idx: usize) -> Duration {
+        let Some(link) = &self.shared.exchange else { return Duration::ZERO };
         let mut tl = self.shared.timeline();
         if idx != tl.released {
-            return;
+            return Duration::ZERO;
         }
         tl.released += 1;
-        if let Some((m, md)) = self.shared.data.events.get(idx).and_then(|e| e.market_data()) {
-            link.market_data(m, md);
+        match self.shared.data.events.get(idx).and_then(|e| e.market_data()) {
+            Some((m, md)) => Duration::from_nanos(link.market_data(m, md)),
+            None => Duration::ZERO,
         }
+    }
+
+    /// Sends `out` after `delay` (the feed delay of a linked replay), keeping the connection's
+    /// frames in order: once a frame is held, every later one queues behind it.
+    fn emit(&mut self, out: Vec<OutFrame>, delay: Duration) -> tungstenite::Result<Flow> {
+        if delay.is_zero() && self.held.is_empty() {
+            return self.send_all(out);
+        }
+        let mut due = Instant::now() + delay;
+        if let Some((last, _)) = self.held.back() {
+            due = due.max(*last);
+        }
+        self.held.extend(out.into_iter().map(|f| (due, f)));
+        Ok(Flow::Continue)
+    }
+
+    /// Sends the held frames whose time has come.
+    fn send_held(&mut self) -> tungstenite::Result<Flow> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        while self.held.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, f)) = self.held.pop_front() {
+                out.push(f);
+            }
+        }
+        self.send_all(out)
     }
 
     /// When the next recording event is due, if the replay runs and has events left.
@@ -627,7 +670,7 @@ impl Conn<'_> {
         for m in &msgs {
             self.session.private(m, &mut out);
         }
-        self.send_all(out)
+        self.emit(out, Duration::ZERO)
     }
 
     /// Reads what the client sent, waiting at most `wait` for the first frame, then answers it.
@@ -697,7 +740,7 @@ impl Conn<'_> {
             self.shared.stats.update(self.index, |c| c.commands += 1);
             let mut out = Vec::new();
             self.session.handle_command(&t, &mut out);
-            if let Flow::End(e) = self.send_all(out)? {
+            if let Flow::End(e) = self.emit(out, Duration::ZERO)? {
                 return Ok(Flow::End(e));
             }
             if self.replay_base.is_none() && self.session.started() {
