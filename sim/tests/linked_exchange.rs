@@ -509,3 +509,32 @@ fn a_second_session_joins_the_shared_replay_clock() {
     // Nothing was applied twice.
     assert_eq!(s.rest.stats().market_data_applied, 2);
 }
+
+/// Crossing liquidity: our bid of 2 at 0.35 rests on `KXL-D` (best ask 0.45); the replay then
+/// shows a new ask at 0.34 (a NO bid at 0.66) for 5, through our bid. That seller would have
+/// met our bid first: we fill 2 as maker at our price 0.35, and the 3 left of it stay
+/// displayed in front of the 0.45 ask.
+#[test]
+fn crossing_liquidity_in_the_replay_fills_a_resting_order_as_maker() {
+    let rec = recording(
+        vec![market("KXL-D", "quadratic")],
+        &[(1_000_000, SNAP_D.into()), (2_000_000, delta("KXL-D", "no", "0.6600", "5.00"))],
+    );
+    let s = start(rec, |_| {}, |_| {});
+    let mut c = Http::connect(&s);
+    let bid = c.create("KXL-D", "x-1", "bid", "2", "0.35", "good_till_canceled");
+    assert_eq!(bid["remaining_count"], "2.00");
+    let mut ws = connect_ws(&s);
+    let sids = subscribe(&mut ws, &["orderbook_delta", "fill"], &["KXL-D"]);
+    let frames = read_until(&mut ws, |f| f["type"] == "fill");
+    let fill = &frames.last().unwrap()["msg"];
+    assert_eq!(frames.last().unwrap()["sid"], sids[1]);
+    assert_eq!(
+        (&fill["yes_price_dollars"], &fill["count_fp"], &fill["is_taker"], &fill["fee_cost"]),
+        (&json!("0.3500"), &json!("2.00"), &json!(false), &json!("0.000000")),
+        "a maker fill, no maker fee under `quadratic`: {fill}"
+    );
+    assert_eq!(c.order(&bid["order_id"])["status"], "executed");
+    assert_eq!(s.rest.book("KXL-D").unwrap().asks, vec![(p("0.34"), q("3")), (p("0.45"), q("5"))]);
+    assert_eq!(s.rest.stats().maker_fills, 1);
+}

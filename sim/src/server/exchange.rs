@@ -20,8 +20,8 @@
 //! The matcher starts with every market's first `orderbook_snapshot` of the recording (NO levels
 //! converted per the header's `yes_price_scale`; no snapshot: an empty book), applied when the
 //! exchange is built: the opening book. After that the book moves only with the market data it
-//! is given: [`Exchange::enqueue_market_data`] queues a snapshot, delta or trade print for its
-//! exchange time and [`Exchange::advance`] applies, in time order, what is due (the REST server
+//! is given: `Exchange::enqueue_market_data` queues a snapshot, delta or trade print for its
+//! exchange time and `Exchange::advance` applies, in time order, what is due (the REST server
 //! feeds it the frames its linked WebSocket replay releases, see [`super::rest`]). Test hooks
 //! replace a book ([`super::RestServer::set_book`]: a snapshot) or print an outside trade
 //! ([`super::RestServer::external_trade`]). Inputs the matcher refuses (a crossed snapshot, an
