@@ -25,7 +25,21 @@
 //!
 //! `fill` messages are not de-duplicated by `trade_id` (Kalshi does not replay them); a
 //! snapshot reporting fills before their `fill` messages arrive makes those messages add
-//! nothing, so a fill's exact fee is used only when its message is first.
+//! nothing, so a fill's exact price is used only when its message is first.
+//!
+//! ## Fees
+//! Kalshi's `fill.fee_cost` is the fill's *trade fee*, rounded up to $0.0001; what the balance
+//! pays is that plus a rounding fee to the account's precision, less the per-order
+//! accumulator's refunds (`kalshi-protocol.md` §5, the SDK's [`OrderFeeAccumulator`]). So with
+//! the fee rules known ([`OrderTable::set_fee_rules`]: each market's [`FeeSchedule`] and the
+//! account's [`AccountPrecision`], as the live gateway sets them) every fill reported is charged
+//! through the order's own accumulator, whichever input reported it first: the same fee as the
+//! venue's ledger (the order's `*_fees_dollars`, the balance), not the message's `fee_cost`
+//! (which is checked against the accumulator's trade fee: [`OrderTable::fee_mismatches`]) nor
+//! the response's per-contract `average_fee_paid` (rounded). A fill first known from a create
+//! response that swept several levels is charged at its average price, the only price known
+//! then. Without fee rules the fee is the message's `fee_cost`, or the response's average fee
+//! times the size.
 //!
 //! ## Phases
 //! `PendingSend → Sent → Resting | Executed | Canceled | Rejected`, with `Reconciling` when a
@@ -43,7 +57,7 @@ use crate::pipeline::events::ExecEvent;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use strike_sdk::book::BookSide;
-use strike_sdk::fees::Liquidity;
+use strike_sdk::fees::{AccountPrecision, FeeSchedule, Liquidity, OrderFeeAccumulator};
 use strike_sdk::market::MarketId;
 use strike_sdk::num::{Money, Price, Qty};
 use strike_sdk::order::{Fill, OrderRef, OrderStatus, OrderUpdate, RejectReason, TimeInForce};
@@ -360,6 +374,10 @@ pub struct OrderRecord {
     avg_fee: Option<Money>,
     rejected: Option<RejectReason>,
     last_update: Option<(OrderStatus, Qty, Qty, Price)>,
+    /// The market's fee rules and the account's precision, when known.
+    fee_rule: Option<(FeeSchedule, AccountPrecision)>,
+    /// What this order has been charged so far.
+    fees: OrderFeeAccumulator,
 }
 
 /// Why an order could not be added.
@@ -396,6 +414,12 @@ pub struct OrderTable {
     pub unknown_messages: u64,
     /// Rejects that arrived for an order the venue had already acknowledged (ignored).
     pub conflicting_rejects: u64,
+    /// `fill` messages whose `fee_cost` is not the trade fee the fee rules give for the fill
+    /// (the order is still charged per the rules; see the module docs, *Fees*).
+    pub fee_mismatches: u64,
+    /// Each market's fee rules (by [`MarketId`]) and the account's precision; empty: none known.
+    fee_rules: Vec<FeeSchedule>,
+    precision: AccountPrecision,
 }
 
 impl fmt::Debug for OrderTable {
@@ -423,7 +447,18 @@ impl OrderTable {
             capacity,
             unknown_messages: 0,
             conflicting_rejects: 0,
+            fee_mismatches: 0,
+            fee_rules: Vec::new(),
+            precision: AccountPrecision::Cent,
         }
+    }
+
+    /// Sets the fee rules: `schedules[m]` for [`MarketId`] `m`, and the account's balance
+    /// precision. Orders inserted from now on are charged per the rules (module docs, *Fees*).
+    /// Cold: call at setup.
+    pub fn set_fee_rules(&mut self, schedules: Vec<FeeSchedule>, precision: AccountPrecision) {
+        self.fee_rules = schedules;
+        self.precision = precision;
     }
 
     /// Orders in the table (live and not yet retired).
@@ -475,6 +510,8 @@ impl OrderTable {
             avg_fee: None,
             rejected: None,
             last_update: None,
+            fee_rule: self.fee_rules.get(o.market.0 as usize).map(|s| (*s, self.precision)),
+            fees: OrderFeeAccumulator::new(),
         });
         self.by_client_id.insert(coid, key);
         Ok(key)
@@ -639,7 +676,9 @@ impl OrderTable {
                 post: f.post_position,
                 ts_ns: now_ns,
             };
-            settle(r, ctx, out);
+            if settle(r, ctx, out) {
+                self.fee_mismatches += 1;
+            }
         }
         self.schedule_retire(key, now_ns);
         true
@@ -813,10 +852,12 @@ fn apply_snapshot(r: &mut OrderRecord, s: &Snapshot) {
 }
 
 /// Reports what changed in `r` since the last report: fills first, then the status.
-fn settle(r: &mut OrderRecord, ctx: FillCtx, out: &mut Vec<GatewayEvent>) {
+/// Returns true when a `fill` message's `fee_cost` disagreed with the fee rules.
+fn settle(r: &mut OrderRecord, ctx: FillCtx, out: &mut Vec<GatewayEvent>) -> bool {
     let o = r.order;
     let venue_filled = r.snap.map_or(Qty::ZERO, |s| s.filled);
     let filled = venue_filled.max(r.msg_filled);
+    let mut mismatch = false;
     if filled > r.filled {
         let q = filled - r.filled;
         let (yes_price, fee, liquidity, post_position, ts_ns) = match ctx {
@@ -831,6 +872,20 @@ fn settle(r: &mut OrderRecord, ctx: FillCtx, out: &mut Vec<GatewayEvent>) {
                 let fee = r.avg_fee.map_or(Money::ZERO, |f| Money(f.0 * q.0 / Qty::ONE_CONTRACT));
                 (price, fee, if taker { Liquidity::Taker } else { Liquidity::Maker }, Qty::ZERO, ts_ns)
             }
+        };
+        let fee = match r.fee_rule {
+            Some((sched, precision)) => {
+                let f = if sched.is_waived((ts_ns / 1_000_000) as i64) {
+                    Default::default()
+                } else {
+                    r.fees.on_fill(&sched, liquidity, yes_price, q, precision)
+                };
+                if let FillCtx::Msg { fee: fee_cost, count, .. } = ctx {
+                    mismatch = q == count && f.trade_fee != fee_cost;
+                }
+                f.charged
+            }
+            None => fee,
         };
         out.push(GatewayEvent::Exec(ExecEvent::Fill {
             strategy: o.strategy,
@@ -883,13 +938,13 @@ fn settle(r: &mut OrderRecord, ctx: FillCtx, out: &mut Vec<GatewayEvent>) {
         Some(OrderStatus::Rejected) => Phase::Rejected,
         None => r.phase,
     };
-    let Some(status) = status else { return };
+    let Some(status) = status else { return mismatch };
     if r.last_update.is_some_and(|(s, ..)| s != OrderStatus::Resting) {
-        return; // terminal already reported
+        return mismatch; // terminal already reported
     }
     let key = (status, filled, remaining, o.yes_price);
     if r.last_update == Some(key) {
-        return;
+        return mismatch;
     }
     r.last_update = Some(key);
     out.push(GatewayEvent::Exec(ExecEvent::Update {
@@ -906,6 +961,7 @@ fn settle(r: &mut OrderRecord, ctx: FillCtx, out: &mut Vec<GatewayEvent>) {
         side: o.side,
         yes_price: o.yes_price,
     }));
+    mismatch
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1263,6 +1319,69 @@ mod tests {
             let r = run(TimeInForce::Gtc, 10, &p);
             check(&r, &format!("{p:?}"), OrderStatus::Filled, 10, 0);
         }
+    }
+
+    #[test]
+    fn with_fee_rules_every_arrival_order_books_the_accumulators_charge() {
+        // FoK for 7 at 0.55 on a `quadratic` market, cent precision: exact fee
+        // 0.07 × 7 × 0.55 × 0.45 = 0.121275; trade fee (the message's fee_cost) 0.1213; charged
+        // 0.13. The response's average fee is 0.13 / 7 = 0.018571 per contract (floored).
+        let sched = strike_sdk::fees::FeeSchedule::default();
+        let want = OrderFeeAccumulator::new().on_fill(
+            &sched,
+            Liquidity::Taker,
+            Price(5500),
+            Qty::contracts(7),
+            AccountPrecision::Cent,
+        );
+        assert_eq!((want.trade_fee, want.charged), (Money(121_300), Money(130_000)));
+        let c = coid();
+        let booked = |rules: bool, message_first: bool, fee_cost: Money| {
+            let mut t = OrderTable::new(4);
+            if rules {
+                t.set_fee_rules(vec![sched], AccountPrecision::Cent);
+            }
+            let key = t.insert(order(TimeInForce::Fok, 7)).unwrap();
+            t.mark_sent(key, 1_000, 5);
+            let mut out = Vec::new();
+            let snap = Snapshot {
+                status: None,
+                filled: Qty::contracts(7),
+                remaining: Some(Qty::ZERO),
+                ts_ms: 100,
+                avg_price: Some(Price(5500)),
+                avg_fee: Some(Money(18_571)),
+            };
+            let fill = FillReport {
+                order_id: OID,
+                client_order_id: &c,
+                trade_id: "t1",
+                yes_price: Price(5500),
+                count: Qty::contracts(7),
+                fee: fee_cost,
+                is_taker: true,
+                post_position: Qty::contracts(7),
+                ts_ms: 101,
+            };
+            for step in [message_first, !message_first] {
+                if step {
+                    assert!(t.on_fill(&fill, 2_000, &mut out));
+                } else {
+                    t.on_snapshot(key, OID, &snap, true, 2_001, &mut out);
+                }
+            }
+            let f = fills(&out);
+            assert_eq!(f.len(), 1);
+            (f[0].fee, t.fee_mismatches)
+        };
+        for message_first in [true, false] {
+            assert_eq!(booked(true, message_first, Money(121_300)), (Money(130_000), 0), "{message_first}");
+        }
+        // Without rules the booked fee depended on which input came first.
+        assert_eq!(booked(false, true, Money(121_300)).0, Money(121_300));
+        assert_eq!(booked(false, false, Money(121_300)).0, Money(129_997));
+        // A fee_cost the rules do not give is counted; the order is still charged per the rules.
+        assert_eq!(booked(true, true, Money(200_000)), (Money(130_000), 1));
     }
 
     #[test]

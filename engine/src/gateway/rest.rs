@@ -75,6 +75,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 use strike_sdk::book::BookSide;
+use strike_sdk::fees::AccountPrecision;
 use strike_sdk::market::{MarketId, MarketMeta, Ticker};
 use strike_sdk::num::{Price, Qty};
 use strike_sdk::order::{OrderRef, OrderStatus, OrderUpdate, RejectReason};
@@ -143,6 +144,10 @@ pub struct RestConfig {
     /// The session id in every `client_order_id` ([`super::encode::new_session_id`], drawn
     /// by [`RestConfig::new`]): keeps this run's ids apart from an earlier run's on the key.
     pub session_id: u32,
+    /// The account's balance precision (default [`AccountPrecision::Cent`], non-direct
+    /// members): fills are charged through each order's fee accumulator at this precision with
+    /// the markets' fee schedules (`orders` module docs, *Fees*).
+    pub account_precision: AccountPrecision,
 }
 
 impl fmt::Debug for RestConfig {
@@ -180,6 +185,7 @@ impl RestConfig {
             max_response: 4 << 20,
             queue_capacity: 4096,
             session_id: super::encode::new_session_id(),
+            account_precision: AccountPrecision::Cent,
         }
     }
 }
@@ -1585,7 +1591,11 @@ impl RestGateway {
                 .map(|m| MarketInfo { ticker: m.ticker, exchange_index: m.exchange_index })
                 .collect(),
             limiter: RateLimiter::new(cfg.tier, cfg.max_shard, 0),
-            orders: OrderTable::with_session(cfg.max_orders, cfg.session_id),
+            orders: {
+                let mut t = OrderTable::with_session(cfg.max_orders, cfg.session_id);
+                t.set_fee_rules(markets.iter().map(|m| m.fees).collect(), cfg.account_precision);
+                t
+            },
             queue: VecDeque::with_capacity(cfg.queue_capacity),
             events: Vec::with_capacity(1024),
             returned: 0,

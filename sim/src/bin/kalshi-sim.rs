@@ -10,8 +10,22 @@
 //! ```text
 //! kalshi-sim [--replay FILE | --seed N] --public-key PEM --key-id ID [--balance DOLLARS]
 //!            [--pace asap|realtime|xN] [--ws-port P] [--rest-port P] [--cert-out FILE]
-//!            [--duration-s S]
+//!            [--duration-s S] [--queue-model risk_averse|power:N|log]
+//!            [--latency-us FEED,ENTRY,RESPONSE | --latency-samples FILE [--latency-seed N]]
 //! ```
+//!
+//! ## Fill model
+//! The REST exchange matches orders with the simulator's matcher against the book the
+//! WebSocket replay serves (one replay clock for all sessions; a client that reconnects resumes
+//! where the exchange is). `--queue-model` picks how a resting order's queue position moves
+//! when its level shrinks (`crate::matching::queue`: `risk_averse`, the default, only trades at
+//! the order's price advance it; `power:N` and `log` split a decrease between ahead and behind
+//! by `f(ahead)/(f(ahead)+f(behind))`). The latency model delays market data reaching the
+//! exchange (`FEED`), orders reaching it (`ENTRY`) and its answers (`RESPONSE`):
+//! `--latency-us` gives three constant delays in microseconds (default `0,0,0`);
+//! `--latency-samples` draws every delay from a file of recorded one-way delays, one whole number of
+//! microseconds per line (blank lines and `#` comments ignored), reproducibly for
+//! `--latency-seed` (default 1).
 //!
 //! ## Output (stdout, one line each, space-separated, stable)
 //! On start, once both servers accept connections:
@@ -27,6 +41,7 @@
 //! stopped
 //! orders_created 12
 //! fills 5
+//! maker_fills 2
 //! filled_contracts 30.00
 //! cancels 0
 //! amends 0
@@ -59,6 +74,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strike_sdk::Money;
+use strike_sim::matching::{Constant, LatencyKind, QueueModelKind, Recorded};
 use strike_sim::recording::Recording;
 use strike_sim::server::{ApiKey, LinkedServers, Pacing, RestServerConfig, WsServerConfig};
 
@@ -103,6 +119,20 @@ struct Cli {
     /// Stop after this many seconds (default: run until SIGINT / SIGTERM).
     #[arg(long, value_name = "S")]
     duration_s: Option<f64>,
+    /// Queue-position model of resting orders: `risk_averse`, `power:N` (N > 0) or `log`.
+    #[arg(long, value_name = "MODEL", default_value = "risk_averse")]
+    queue_model: String,
+    /// Constant latencies, microseconds: market data to the exchange, order to the exchange,
+    /// exchange's answer back (e.g. `500,2000,2000`).
+    #[arg(long, value_name = "FEED,ENTRY,RESPONSE", conflicts_with = "latency_samples")]
+    latency_us: Option<String>,
+    /// Draw every latency from these recorded one-way delays: one number of microseconds per
+    /// line.
+    #[arg(long, value_name = "FILE")]
+    latency_samples: Option<PathBuf>,
+    /// Seed of the draws from --latency-samples.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "latency_samples")]
+    latency_seed: u64,
 }
 
 /// Set by the signal handler.
@@ -120,6 +150,53 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Parses `--queue-model`.
+fn parse_queue(s: &str) -> Result<QueueModelKind, Usage> {
+    s.parse().map_err(|_| {
+        Usage(format!("bad --queue-model `{s}`: use `risk_averse`, `log`, or `power:N` with N > 0 (e.g. `power:2`)"))
+    })
+}
+
+/// Whole microseconds (`"500"`) as nanoseconds.
+fn micros(s: &str) -> Option<u64> {
+    s.trim().parse::<u64>().ok()?.checked_mul(1000)
+}
+
+/// Parses `--latency-us FEED,ENTRY,RESPONSE` or reads `--latency-samples FILE`.
+fn parse_latency(cli: &Cli) -> Result<LatencyKind, Usage> {
+    if let Some(s) = &cli.latency_us {
+        let bad = || {
+            Usage(format!(
+                "bad --latency-us `{s}`: give three delays in whole microseconds FEED,ENTRY,RESPONSE, e.g. `0,500,500`"
+            ))
+        };
+        let v: Vec<u64> = s.split(',').map(micros).collect::<Option<_>>().ok_or_else(bad)?;
+        let [feed_ns, entry_ns, response_ns] = v[..] else { return Err(bad()) };
+        return Ok(LatencyKind::Constant(Constant { feed_ns, entry_ns, response_ns }));
+    }
+    let Some(path) = &cli.latency_samples else { return Ok(LatencyKind::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Usage(format!("cannot read --latency-samples {}: {e}; give a file of microsecond delays", path.display()))
+    })?;
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        samples.push(micros(l).ok_or_else(|| {
+            Usage(format!(
+                "bad --latency-samples {} line {}: `{l}` is not a whole number of microseconds",
+                path.display(),
+                i + 1
+            ))
+        })?);
+    }
+    let model = Recorded::same_for_all(samples, cli.latency_seed)
+        .map_err(|e| Usage(format!("--latency-samples {}: {e}; give at least one delay", path.display())))?;
+    Ok(LatencyKind::Recorded(Box::new(model)))
 }
 
 /// Parses `--pace`.
@@ -142,6 +219,8 @@ fn parse_pace(s: &str) -> Result<Pacing, Usage> {
 fn run(cli: Cli) -> Result<(), Usage> {
     // Everything is checked before anything is started.
     let pacing = parse_pace(&cli.pace)?;
+    let queue_model = parse_queue(&cli.queue_model)?;
+    let latency = parse_latency(&cli)?;
     let balance = Money::parse(&cli.balance)
         .ok()
         .filter(|m| m.0 >= 0)
@@ -176,6 +255,8 @@ fn run(cli: Cli) -> Result<(), Usage> {
     ws.bind = SocketAddr::from(([127, 0, 0, 1], cli.ws_port));
     let mut rest = RestServerConfig::new(Arc::clone(&rec), api, balance);
     rest.bind = SocketAddr::from(([127, 0, 0, 1], cli.rest_port));
+    rest.queue_model = queue_model;
+    rest.latency = latency;
     let mut srv = LinkedServers::start(ws, rest).map_err(|e| {
         Usage(format!("cannot start the exchange: {e}; pick free --ws-port / --rest-port (or 0), or another recording"))
     })?;
@@ -192,7 +273,7 @@ fn run(cli: Cli) -> Result<(), Usage> {
         eprintln!("kalshi-sim: warning: no signal handler ({e})");
     }
     eprintln!(
-        "kalshi-sim: serving {} ({} markets, {} frames) to key {}",
+        "kalshi-sim: serving {} ({} markets, {} frames) to key {}; queue model {queue_model}",
         rec.header.source,
         rec.header.markets.len(),
         rec.frames.len(),
@@ -218,6 +299,7 @@ fn run(cli: Cli) -> Result<(), Usage> {
     let _ = writeln!(out, "stopped");
     let _ = writeln!(out, "orders_created {}", s.creates);
     let _ = writeln!(out, "fills {}", s.fills);
+    let _ = writeln!(out, "maker_fills {}", s.maker_fills);
     let _ = writeln!(out, "filled_contracts {}", s.filled);
     let _ = writeln!(out, "cancels {}", s.cancels);
     let _ = writeln!(out, "amends {}", s.amends);
@@ -227,4 +309,45 @@ fn run(cli: Cli) -> Result<(), Usage> {
     let _ = writeln!(out, "balance {}", srv.rest.balance());
     let _ = out.flush();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strike_sim::matching::LatencyModel as _;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec!["kalshi-sim", "--public-key", "k.pem", "--key-id", "k"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn queue_and_latency_flags() {
+        assert_eq!(parse_queue("power:2").ok(), Some(QueueModelKind::Power(2.0)));
+        assert_eq!(parse_queue(&cli(&[]).queue_model).ok(), Some(QueueModelKind::RiskAverse));
+        assert!(parse_queue("square").err().unwrap().0.contains("bad --queue-model `square`"));
+        let LatencyKind::Constant(c) = parse_latency(&cli(&["--latency-us", "1,20,300"])).ok().unwrap() else {
+            panic!("constant expected")
+        };
+        assert_eq!(c, Constant { feed_ns: 1_000, entry_ns: 20_000, response_ns: 300_000 });
+        assert!(matches!(parse_latency(&cli(&[])).ok(), Some(LatencyKind::Constant(Constant { feed_ns: 0, .. }))));
+        for bad in ["1,2", "1,2,3,4", "1,x,3", "-1,2,3", "0.5,1,1"] {
+            let e = parse_latency(&cli(&[&format!("--latency-us={bad}")])).err().unwrap().0;
+            assert!(e.starts_with("bad --latency-us"), "{bad}: {e}");
+        }
+        let dir = std::env::temp_dir().join(format!("kalshi-sim-lat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("samples.txt");
+        std::fs::write(&f, "# one-way delays\n250\n\n250 # again\n").unwrap();
+        let mut m = parse_latency(&cli(&["--latency-samples", f.to_str().unwrap()])).ok().unwrap();
+        assert_eq!((m.feed_ns(), m.entry_ns(), m.response_ns()), (250_000, 250_000, 250_000));
+        std::fs::write(&f, "250\nfast\n").unwrap();
+        let e = parse_latency(&cli(&["--latency-samples", f.to_str().unwrap()])).err().unwrap().0;
+        assert!(e.contains("line 2: `fast`"), "{e}");
+        std::fs::write(&f, "# nothing\n").unwrap();
+        let e = parse_latency(&cli(&["--latency-samples", f.to_str().unwrap()])).err().unwrap().0;
+        assert!(e.contains("no recorded feed latency samples"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

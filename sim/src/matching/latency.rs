@@ -175,3 +175,58 @@ impl LatencyModel for Recorded {
         self.draw(2)
     }
 }
+
+/// A latency model chosen by configuration (the exchange server's
+/// [`crate::server::RestServerConfig::latency`], `kalshi-sim --latency-us` /
+/// `--latency-samples`): one of this module's models, cloneable. The default is
+/// [`Constant`] zero delays (an order meets the book as it is when the request is read).
+#[derive(Clone, Debug)]
+pub enum LatencyKind {
+    /// Fixed delays.
+    Constant(Constant),
+    /// Delays drawn from recorded samples (boxed: the ChaCha streams are large).
+    Recorded(Box<Recorded>),
+}
+
+impl Default for LatencyKind {
+    fn default() -> LatencyKind {
+        LatencyKind::Constant(Constant::default())
+    }
+}
+
+impl LatencyModel for LatencyKind {
+    fn feed_ns(&mut self) -> u64 {
+        match self {
+            LatencyKind::Constant(m) => m.feed_ns(),
+            LatencyKind::Recorded(m) => m.feed_ns(),
+        }
+    }
+    fn entry_ns(&mut self) -> u64 {
+        match self {
+            LatencyKind::Constant(m) => m.entry_ns(),
+            LatencyKind::Recorded(m) => m.entry_ns(),
+        }
+    }
+    fn response_ns(&mut self) -> u64 {
+        match self {
+            LatencyKind::Constant(m) => m.response_ns(),
+            LatencyKind::Recorded(m) => m.response_ns(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_kind_delegates_and_defaults_to_zero() {
+        let mut z = LatencyKind::default();
+        assert_eq!((z.feed_ns(), z.entry_ns(), z.response_ns()), (0, 0, 0));
+        let mut c = LatencyKind::Constant(Constant { feed_ns: 1, entry_ns: 2, response_ns: 3 });
+        assert_eq!(c.order_timing(10), OrderTiming { sent_ns: 10, arrival_ns: 12, ack_ns: 15 });
+        assert_eq!(c.feed_arrival(10), 11);
+        let mut r = LatencyKind::Recorded(Box::new(Recorded::same_for_all(vec![7], 1).unwrap()));
+        assert_eq!((r.feed_ns(), r.entry_ns(), r.response_ns()), (7, 7, 7));
+    }
+}

@@ -97,7 +97,7 @@
 pub mod latency;
 pub mod queue;
 
-pub use latency::{Constant, LatencyError, LatencyModel, OrderTiming, Recorded};
+pub use latency::{Constant, LatencyError, LatencyKind, LatencyModel, OrderTiming, Recorded};
 pub use queue::{ProbFn, Probabilistic, QueueModel, QueueModelKind, RiskAverse};
 
 use queue::QueueSlot;

@@ -1,30 +1,37 @@
-//! The REST server's exchange: one account trading against one book per market, with Kalshi's
-//! V2 order-entry semantics (`kalshi-protocol.md` §3.3–3.7). I/O-free: the `Exchange` takes
-//! parsed JSON requests and returns replies (status + JSON body); [`super::rest`] does HTTP,
-//! authentication and faults.
+//! The REST server's exchange: one account trading with Kalshi's V2 order-entry semantics
+//! (`kalshi-protocol.md` §3.3–3.7) against the books of a recording, matched by the
+//! simulator's [`Matcher`]. I/O-free and clock-free: the `Exchange` takes parsed JSON requests
+//! and market data, each stamped with its exchange time, and returns replies (status + JSON
+//! body); [`super::rest`] does HTTP, authentication, latency and faults.
 //!
-//! ## Books
-//! Each market's [`Book`] (YES scale) starts as the recording's first `orderbook_snapshot` of the
-//! market (NO levels converted per the header's `yes_price_scale`), empty when there is none. The
-//! book holds the outside liquidity **and** the account's resting orders. At every level the
-//! outside liquidity is ahead of the account's orders in time priority (it was there first), and
-//! the account's orders queue among themselves by placement (an amend that changes the price or
-//! increases the size goes to the back).
+//! ## What it owns, what the matcher owns
+//! The exchange is Kalshi's wire layer around the [`Matcher`]: request validation, error codes
+//! and bodies, order ids and `client_order_id`s, order statuses and the §3.5 order objects, the
+//! account's balance and positions, and the private `fill` / `user_order` messages. Everything
+//! about matching is the matcher's (see [`crate::matching`]'s module docs): the displayed book of
+//! outside liquidity and our view of it, taking (FOK / IoC / GTC, post-only, self-trade
+//! prevention), queue positions of resting orders under the configured
+//! [`QueueModelKind`], maker fills from trade prints, level decreases and crossing liquidity,
+//! amend / decrease priority rules, and the exact fee of every fill (the SDK's
+//! [`OrderFeeAccumulator`](strike_sdk::fees::OrderFeeAccumulator) per order at the configured
+//! [`AccountPrecision`]). Maker vs taker and fees are taken from the matcher's events.
 //!
-//! ## Matching
-//! A taker `bid` at `p` takes ask levels priced `≤ p`, best first, each at the level's price (an
-//! `ask` takes bids `≥ p`). Taken outside liquidity leaves the book. Reaching one of the account's
-//! own resting orders is a self-trade: `self_trade_prevention_type: taker_at_cross` stops the
-//! taker there (fills so far stand, the rest is cancelled, even for `good_till_canceled`);
-//! `maker` cancels the resting own orders of that level and continues. Then by `time_in_force`:
-//! `fill_or_kill` fills everything or nothing ([`FokKill`] chooses how "nothing" is answered),
-//! `immediate_or_cancel` keeps the partial fill and cancels the rest, `good_till_canceled` rests
-//! the rest. `post_only` orders that would cross (any opposite level at or through the price,
-//! own orders included) are refused: 400 with the FIX-style code `POST_ONLY_CROSS` (`code`, not
-//! `invalid_order` + a message, so a client can tell it from other invalid orders; `details`
-//! names the crossed level).
-//! Resting orders fill as makers only when [`super::RestServer::external_trade`] (a scripted
-//! outside taker) reaches them.
+//! ## Books and time
+//! The matcher starts with every market's first `orderbook_snapshot` of the recording (NO levels
+//! converted per the header's `yes_price_scale`; no snapshot: an empty book), applied when the
+//! exchange is built: the opening book. After that the book moves only with the market data it
+//! is given: `Exchange::enqueue_market_data` queues a snapshot, delta or trade print for its
+//! exchange time and `Exchange::advance` applies, in time order, what is due (the REST server
+//! feeds it the frames its linked WebSocket replay releases, see [`super::rest`]). Test hooks
+//! replace a book ([`super::RestServer::set_book`]: a snapshot) or print an outside trade
+//! ([`super::RestServer::external_trade`]). Inputs the matcher refuses (a crossed snapshot, an
+//! off-grid price) are counted and skipped. Every input and command carries its exchange time in
+//! unix nanoseconds; one that would be earlier than the last is applied at the last (the
+//! exchange is FIFO).
+//!
+//! Order ids: the matcher's [`OrderId`] of an order is its index in the exchange's order table.
+//! Resting orders with an `expiration_time` are cancelled once it passes, checked before every
+//! request and every market-data input.
 //!
 //! ## Money
 //! Amounts are exact [`Money`] (micro-dollars) inside; JSON `*_dollars` amounts are rendered with
@@ -32,12 +39,11 @@
 //! (`"10.00"`). A `bid` fill of `n` at `p` costs `n·p`; an `ask` fill costs `n·(1 − p)` (buying NO),
 //! except that fills reducing an open position pay out instead (closing `n` YES by an ask
 //! receives `n·p`; closing `n` NO by a bid receives `n·(1 − p)`), realising P&L against the
-//! position's average cost. Fees follow the market's [`FeeSchedule`] (`quadratic` by default:
-//! takers pay `0.07·C·P·(1−P)`, makers nothing) through a per-order [`OrderFeeAccumulator`] at the
-//! configured [`AccountPrecision`], and are debited from the balance. The balance is not reduced
-//! by resting orders; a create whose full size could cost more than the balance (`count × price`
-//! for bids, `count × (1 − price)` for asks, position offsets ignored) is refused with 400
-//! `insufficient_balance`.
+//! position's average cost. Fees are what the matcher charged (the market's fee schedule:
+//! `quadratic` by default, takers pay `0.07·C·P·(1−P)`, makers nothing) and are debited from the
+//! balance. The balance is not reduced by resting orders; a create whose full size could cost
+//! more than the balance (`count × price` for bids, `count × (1 − price)` for asks, position
+//! offsets ignored) is refused with 400 `insufficient_balance`.
 //!
 //! ## Validation (create; amend and decrease alike where the field exists)
 //! Checked in this order, first failure answered. Body not a JSON object, `ticker` / `side` /
@@ -50,10 +56,12 @@
 //! `expiration_time` with IoC ("Cannot specify both immediate_or_cancel and expiration_ts"),
 //! with FoK, or not in the future ("Expiration timestamp must be in the future"): 400
 //! `invalid_order`; `reduce_only` without IoC: 400 `invalid_order`. Then: an open (resting)
-//! order with the same `client_order_id`: 409 `order_already_exists`; post-only cross: 400
-//! `POST_ONLY_CROSS`; balance: 400 `insufficient_balance`;
-//! unfillable FoK per [`FokKill`]. Resting orders with an `expiration_time` are cancelled once
-//! it passes (checked on every request).
+//! order with the same `client_order_id`: 409 `order_already_exists`; balance: 400
+//! `insufficient_balance`; then the matcher: post-only cross: 400 `POST_ONLY_CROSS` (`code`,
+//! not `invalid_order` + a message, so a client can tell it from other invalid orders; `details`
+//! names the best crossed level, own resting orders included); unfillable FoK per [`FokKill`].
+//! A `reduce_only` IoC is capped at the position it reduces (nothing to reduce: recorded as
+//! `canceled` without fills).
 //!
 //! ## Wire shapes
 //! Errors: `{"code","message","details"}` or, with [`ErrorShape::Nested`],
@@ -110,23 +118,26 @@
 //! [`super::private`]): the `msg` objects below, which a WebSocket session wraps as
 //! `{"type":"fill"|"user_order","sid":N,"msg":{...}}` (no `seq`).
 //!
-//! - One `fill` per execution of one of the account's orders (per level taken by a taker, per
-//!   resting order reached by [`super::RestServer::external_trade`]), in execution order.
-//! - One `user_order` per order an operation changed, with the order's state after the
-//!   operation: created (resting, or already executed / canceled for an immediate order),
-//!   partially or fully filled (taker or maker), canceled (cancel, batch cancel, cancel-all,
-//!   decrease to zero, IoC/FoK remainder or kill, `taker_at_cross` stop, cancelled as the maker
-//!   of a `maker` self-trade prevention, `expiration_time` passed), amended, decreased.
-//! - Order within one operation: its fills first, then the `user_order`s (cancelled makers of
-//!   self-trade prevention before the taker's own). The protocol documents no order between the
-//!   two channels (§6, gotcha 8); fill-before-order is the simulator's choice. Across operations: the
-//!   order in which the exchange applied them.
+//! - One `fill` per execution of one of the account's orders (the matcher's fill events: per
+//!   level taken by a taker; per trade print, level decrease or crossing order that fills a
+//!   resting order), in execution order.
+//! - One `user_order` per order a step changed, with the order's state after the step:
+//!   created (resting, or already executed / canceled for an immediate order), partially or
+//!   fully filled (taker or maker), canceled (cancel, batch cancel, cancel-all, decrease to zero,
+//!   IoC/FoK remainder or kill, `taker_at_cross` stop, cancelled as the maker of a `maker`
+//!   self-trade prevention, `expiration_time` passed), amended, decreased.
+//! - A step is one command (one create, one batch item, one cancel, ...) or one market-data
+//!   input. Order within a step: its fills first, then the `user_order`s (orders changed on the
+//!   way, e.g. cancelled makers of self-trade prevention or resting orders filled by a print, in
+//!   the order they changed; the commanded order last). The protocol documents no order between
+//!   the two channels (§6, gotcha 8); fill-before-order is the simulator's choice. Across steps:
+//!   the order in which the exchange applied them.
 //!
 //! `fee_cost` is the fill's **trade fee** (the exact fee rounded up to $0.0001, Kalshi's
 //! per-fill `fee_cost`, as in the demo capture `ws_demo_mm_session_2026-07-01`), while the
 //! order's `*_fees_dollars`, the create response's `average_fee_paid` and the balance carry what
 //! was charged at the account's precision through the per-order accumulator: replaying the
-//! fills' prices and counts through [`OrderFeeAccumulator`] reproduces them exactly. Dollar
+//! fills' prices and counts through the SDK's accumulator reproduces them exactly. Dollar
 //! amounts have 6 decimals (as `fee_cost` live and the REST amounts; the AsyncAPI example shows
 //! 4, which cannot hold every cost of a fractional count), prices 4, counts 2 (`post_position_fp`
 //! signed: + YES, − NO). An `ask` order is `outcome_side`/`side`/`purchased_side` `"no"`,
@@ -155,16 +166,22 @@
 
 use super::private::{Draft, PrivateChannel};
 use super::replay::{json_str, EventKind, ReplayData};
+use crate::matching::{
+    CancelReason, Command, FillInfo, MarketData, MarketSpec, MatchEvent, MatchEventKind, Matcher, MatcherConfig,
+    NewOrder, OrderId, QueueModelKind, Reduce, RejectCode, SelfTradePrevention,
+};
 use crate::recording::Recording;
 use crate::universe::UniverseData;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io;
-use strike_sdk::book::{Book, BookSide};
-use strike_sdk::fees::{AccountPrecision, FeeSchedule, FillFee, Liquidity, OrderFeeAccumulator};
+use strike_sdk::book::BookSide;
+use strike_sdk::fees::{AccountPrecision, Liquidity};
 use strike_sdk::grid::PriceGrid;
+use strike_sdk::market::MarketId;
 use strike_sdk::num::{Money, Price, Qty};
+use strike_sdk::order::TimeInForce;
 
 /// How a `fill_or_kill` order that cannot fill completely is answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -268,28 +285,6 @@ impl Status {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tif {
-    FillOrKill,
-    GoodTillCanceled,
-    ImmediateOrCancel,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stp {
-    TakerAtCross,
-    Maker,
-}
-
-impl Stp {
-    fn name(self) -> &'static str {
-        match self {
-            Stp::TakerAtCross => "taker_at_cross",
-            Stp::Maker => "maker",
-        }
-    }
-}
-
 /// The outcome a side buys: `bid` buys YES, `ask` buys NO.
 fn outcome_name(s: BookSide) -> &'static str {
     match s {
@@ -310,10 +305,9 @@ struct Market {
     event_ticker: String,
     exchange_index: u8,
     grid: PriceGrid,
-    fees: FeeSchedule,
-    book: Book,
 }
 
+/// One of the account's orders as Kalshi shows it (the matcher holds its matching state).
 struct Order {
     id: String,
     client_order_id: Option<String>,
@@ -325,8 +319,7 @@ struct Order {
     /// Live (unfilled, not cancelled) size; 0 once the order is done.
     remaining: Qty,
     status: Status,
-    stp: Stp,
-    post_only: bool,
+    stp: SelfTradePrevention,
     subaccount: i64,
     cancel_order_on_pause: bool,
     order_group_id: Option<String>,
@@ -335,11 +328,8 @@ struct Order {
     maker_cost: Money,
     taker_fees: Money,
     maker_fees: Money,
-    fees: OrderFeeAccumulator,
     created_ms: i64,
     updated_ms: i64,
-    /// Time priority among the account's orders (lower = earlier).
-    priority: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -361,6 +351,7 @@ pub(crate) struct ExchangeCounters {
     pub creates: u64,
     pub fills: u64,
     pub filled: Qty,
+    pub maker_fills: u64,
     pub cancels: u64,
     pub amends: u64,
     pub decreases: u64,
@@ -369,6 +360,35 @@ pub(crate) struct ExchangeCounters {
     pub missing_exchange_index: u64,
     pub missing_exchange_index_by: BTreeMap<String, u64>,
     pub duplicates_refused: u64,
+    pub market_data_applied: u64,
+    pub market_data_refused: u64,
+}
+
+/// One execution of one of the account's orders, as the exchange booked it
+/// ([`super::RestServer::fills`]): what its `fill` message says, plus what the balance paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeFill {
+    /// The order's `order_id`.
+    pub order_id: String,
+    /// The order's `client_order_id` at the time of the fill, if any.
+    pub client_order_id: Option<String>,
+    /// The market.
+    pub ticker: String,
+    /// The order's book side (`Bid` buys YES, `Ask` buys NO).
+    pub side: BookSide,
+    /// Execution price, YES scale.
+    pub price: Price,
+    /// Size, hundredths of a contract.
+    pub qty: Qty,
+    /// Taker (while the order was entered or amended) or maker (while it rested).
+    pub liquidity: Liquidity,
+    /// The fill message's `fee_cost`: the trade fee rounded up to $0.0001 (micro-dollars).
+    pub fee_cost: Money,
+    /// What the balance was debited for this fill through the order's fee accumulator at the
+    /// account's precision (micro-dollars); an order's charges sum to its `*_fees_dollars`.
+    pub fee_charged: Money,
+    /// Exchange time of the fill, unix ms (the fill message's `ts_ms`).
+    pub ts_ms: i64,
 }
 
 /// The result of a create that produced an order (for the create response).
@@ -381,16 +401,16 @@ struct Created {
     ts_ms: i64,
 }
 
-/// What a taker walk would do, computed before anything changes.
+/// What one matcher call did to the commanded order.
 #[derive(Default)]
-struct Plan {
-    /// `(level price, qty)` of outside liquidity to take.
-    fills: Vec<(Price, Qty)>,
-    /// Own resting orders cancelled by `maker` self-trade prevention.
-    cancel_makers: Vec<usize>,
+struct Outcome {
     filled: Qty,
-    /// Stopped at an own order under `taker_at_cross`.
-    stopped: bool,
+    /// Σ price × qty of its fills, YES price.
+    yes_notional: Money,
+    /// Σ fees charged for its fills.
+    fees: Money,
+    /// Cancelled (why, how much).
+    cancelled: Option<(CancelReason, Qty)>,
 }
 
 /// Levels of one market's book, best first on both sides, YES scale.
@@ -406,16 +426,18 @@ pub struct BookLevels {
 pub(crate) struct ExchangeConfig {
     pub balance: Money,
     pub precision: AccountPrecision,
+    pub queue: QueueModelKind,
     pub fok_kill: FokKill,
     pub max_batch: usize,
     /// Render the private messages (`fill`, `user_order`) into the outbox.
     pub private: bool,
 }
 
-/// The account, the books and the order table.
+/// The account, the matcher and the order table.
 pub(crate) struct Exchange {
     markets: Vec<Market>,
     index: HashMap<String, usize>,
+    matcher: Matcher,
     orders: Vec<Order>,
     by_id: HashMap<String, usize>,
     /// `client_order_id` → resting order.
@@ -424,15 +446,22 @@ pub(crate) struct Exchange {
     positions: Vec<Position>,
     balance: Money,
     balance_updated_ms: i64,
-    precision: AccountPrecision,
     fok_kill: FokKill,
     max_batch: usize,
-    next_priority: u64,
     pub counters: ExchangeCounters,
     /// Whether the private messages are rendered at all.
     private: bool,
     /// Private messages rendered since the server last took them, in order.
     outbox: Vec<Draft>,
+    /// Every fill so far, in execution order.
+    fills: Vec<ExchangeFill>,
+    /// Market data waiting for its exchange time: `(ts_ns, arrival number)` → `(market, data)`.
+    pending: BTreeMap<(u64, u64), (usize, MarketData)>,
+    pending_seq: u64,
+    /// The latest time given to queued market data (the feed is FIFO).
+    last_md_ns: u64,
+    /// Orders the step in progress changed, in order (their `user_order` messages).
+    changed: Vec<usize>,
 }
 
 /// The user id served in order objects.
@@ -575,23 +604,34 @@ fn opt_count_allow_zero(o: &Map<String, Value>, k: &str) -> Result<Option<Qty>, 
     }
 }
 
-fn parse_tif(s: &str) -> Result<Tif, ApiError> {
+fn parse_tif(s: &str) -> Result<TimeInForce, ApiError> {
     match s {
-        "fill_or_kill" => Ok(Tif::FillOrKill),
-        "good_till_canceled" => Ok(Tif::GoodTillCanceled),
-        "immediate_or_cancel" => Ok(Tif::ImmediateOrCancel),
+        "fill_or_kill" => Ok(TimeInForce::Fok),
+        "good_till_canceled" => Ok(TimeInForce::Gtc),
+        "immediate_or_cancel" => Ok(TimeInForce::Ioc),
         _ => Err(ApiError::invalid(format!(
             "`time_in_force` must be fill_or_kill, good_till_canceled or immediate_or_cancel, got {s:?}"
         ))),
     }
 }
 
-fn parse_stp(s: &str) -> Result<Stp, ApiError> {
-    match s {
-        "taker_at_cross" => Ok(Stp::TakerAtCross),
-        "maker" => Ok(Stp::Maker),
-        _ => Err(ApiError::invalid(format!("`self_trade_prevention_type` must be taker_at_cross or maker, got {s:?}"))),
-    }
+fn parse_stp(s: &str) -> Result<SelfTradePrevention, ApiError> {
+    SelfTradePrevention::from_name(s).ok_or_else(|| {
+        ApiError::invalid(format!("`self_trade_prevention_type` must be taker_at_cross or maker, got {s:?}"))
+    })
+}
+
+/// Exchange time in unix ms from unix ns.
+fn ms(ns: u64) -> i64 {
+    (ns / 1_000_000) as i64
+}
+
+fn mid(m: usize) -> MarketId {
+    MarketId(m as u32)
+}
+
+fn oid(o: usize) -> OrderId {
+    OrderId(o as u64)
 }
 
 /// A parsed `CreateOrderV2Request`.
@@ -601,8 +641,8 @@ struct CreateReq {
     side: BookSide,
     count: Qty,
     price: Price,
-    tif: Tif,
-    stp: Stp,
+    tif: TimeInForce,
+    stp: SelfTradePrevention,
     post_only: bool,
     reduce_only: bool,
     cancel_order_on_pause: bool,
@@ -612,34 +652,36 @@ struct CreateReq {
 }
 
 impl Exchange {
-    /// Markets from the recording header, each book from the market's first snapshot.
-    pub(crate) fn new(rec: &Recording, cfg: ExchangeConfig) -> io::Result<Exchange> {
+    /// Markets from the recording header, each book from the market's first snapshot, applied
+    /// to the matcher at exchange time `now_ns`. Errors `InvalidData` for an unusable header or
+    /// a first snapshot the matcher refuses (crossed, off the grid).
+    pub(crate) fn new(rec: &Recording, cfg: ExchangeConfig, now_ns: u64) -> io::Result<Exchange> {
         let data = ReplayData::new(rec)?;
         let u = UniverseData::from_header(&rec.header).map_err(|errs| {
             let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
             io::Error::new(io::ErrorKind::InvalidData, format!("recording header: {}", list.join("; ")))
         })?;
-        let mut markets: Vec<Market> = u
-            .markets
-            .iter()
-            .zip(&rec.header.markets)
-            .map(|(m, r)| Market {
+        let mut matcher = Matcher::new(MatcherConfig { queue: cfg.queue, precision: cfg.precision });
+        let mut markets = Vec::with_capacity(u.markets.len());
+        for (i, (m, r)) in u.markets.iter().zip(&rec.header.markets).enumerate() {
+            matcher
+                .add_market(mid(i), MarketSpec { grid: m.grid, fees: m.fees })
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("market {}: {e}", r.ticker)))?;
+            markets.push(Market {
                 ticker: r.ticker.clone(),
                 event_ticker: r.event_ticker.clone(),
                 exchange_index: m.exchange_index,
                 grid: m.grid,
-                fees: m.fees,
-                book: Book::new(m.grid),
-            })
-            .collect();
+            });
+        }
         let mut seen = vec![false; markets.len()];
         for e in &data.events {
             if let EventKind::Snapshot { market, bids, asks, .. } = &e.kind {
-                if !seen[*market] {
-                    seen[*market] = true;
-                    let m = &mut markets[*market];
-                    m.book.replace(bids.iter().copied(), asks.iter().copied()).map_err(|f| {
-                        io::Error::new(io::ErrorKind::InvalidData, format!("first snapshot of {}: {f}", m.ticker))
+                if !std::mem::replace(&mut seen[*market], true) {
+                    let md = MarketData::Snapshot { bids: bids.clone(), asks: asks.clone() };
+                    matcher.on_market_data(now_ns, mid(*market), &md).map_err(|f| {
+                        let t = &markets[*market].ticker;
+                        io::Error::new(io::ErrorKind::InvalidData, format!("first snapshot of {t}: {f}"))
                     })?;
                 }
             }
@@ -649,20 +691,24 @@ impl Exchange {
         Ok(Exchange {
             markets,
             index,
+            matcher,
             orders: Vec::new(),
             by_id: HashMap::new(),
             open_cids: HashMap::new(),
             resting: BTreeSet::new(),
             positions: vec![Position::default(); n],
             balance: cfg.balance,
-            balance_updated_ms: super::auth::unix_now_ms(),
-            precision: cfg.precision,
+            balance_updated_ms: ms(now_ns),
             fok_kill: cfg.fok_kill,
             max_batch: cfg.max_batch.max(1),
-            next_priority: 0,
             counters: ExchangeCounters::default(),
             private: cfg.private,
             outbox: Vec::new(),
+            fills: Vec::new(),
+            pending: BTreeMap::new(),
+            pending_seq: 0,
+            last_md_ns: 0,
+            changed: Vec::new(),
         })
     }
 
@@ -705,103 +751,167 @@ impl Exchange {
         }
     }
 
-    // ---- book helpers ----
+    // ---- time and market data ----
 
-    fn adjust(&mut self, m: usize, side: BookSide, price: Price, delta: Qty) {
-        // A crossed result cannot arise from the model's own moves; an error here would be a bug
-        // in the model, never a client's fault, so it is ignored rather than answered.
-        let _ = self.markets[m].book.apply_delta(side, price, delta);
+    /// The matcher time of an input stamped `ns`: never before the last input (FIFO).
+    fn at(&self, ns: u64) -> u64 {
+        ns.max(self.matcher.last_ns())
     }
 
-    /// Own resting orders at a level, in time priority.
-    fn own_at(&self, m: usize, side: BookSide, price: Price) -> Vec<usize> {
-        let mut v: Vec<usize> = self
-            .resting
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let o = &self.orders[i];
-                o.market == m && o.side == side && o.price == price
-            })
-            .collect();
-        v.sort_by_key(|&i| self.orders[i].priority);
-        v
+    /// Queues one market-data input of market `m` (header index) for exchange time `ts_ns`
+    /// (never before the last queued one: the feed is FIFO). Applied by [`Exchange::advance`].
+    pub(crate) fn enqueue_market_data(&mut self, ts_ns: u64, m: usize, md: MarketData) {
+        let ts = ts_ns.max(self.last_md_ns);
+        self.last_md_ns = ts;
+        self.pending.insert((ts, self.pending_seq), (m, md));
+        self.pending_seq += 1;
     }
 
-    /// The post-only refusal: 400 `POST_ONLY_CROSS`, `details` naming the crossed best level.
-    fn post_only_cross(&self, m: usize, side: BookSide) -> ApiError {
-        let best = self.markets[m].book.best(side.opposite()).map(|(p, _)| price_s(p)).unwrap_or_default();
-        let what = match side {
-            BookSide::Bid => "ask",
-            BookSide::Ask => "bid",
-        };
-        ApiError::new(400, "POST_ONLY_CROSS", "post only order would cross the book")
-            .details(&format!("best {what} {best}"))
+    /// The exchange time of the earliest queued market-data input.
+    pub(crate) fn next_pending_ns(&self) -> Option<u64> {
+        self.pending.keys().next().map(|k| k.0)
     }
 
-    fn crosses(&self, m: usize, side: BookSide, price: Price) -> bool {
-        match self.markets[m].book.best(side.opposite()) {
-            Some((p, _)) => match side {
-                BookSide::Bid => p <= price,
-                BookSide::Ask => p >= price,
-            },
-            None => false,
-        }
-    }
-
-    fn plan(&self, m: usize, side: BookSide, limit: Price, qty: Qty, stp: Stp) -> Plan {
-        let opp = side.opposite();
-        let mut levels = Vec::new();
-        self.markets[m].book.for_each_level(opp, |p, q| {
-            let inside = match side {
-                BookSide::Bid => p <= limit,
-                BookSide::Ask => p >= limit,
-            };
-            if inside {
-                levels.push((p, q));
-            }
-            inside
-        });
-        let mut plan = Plan::default();
-        let mut left = qty;
-        for (p, total) in levels {
-            let own = self.own_at(m, opp, p);
-            let own_sum: i64 = own.iter().map(|&i| self.orders[i].remaining.0).sum();
-            let outside = Qty((total.0 - own_sum).max(0));
-            let take = Qty(outside.0.min(left.0));
-            if take.0 > 0 {
-                plan.fills.push((p, take));
-                left -= take;
-                plan.filled += take;
-            }
-            if left.0 == 0 {
+    /// Applies the queued market data stamped at or before `horizon_ns`, in time order (each a
+    /// step of its own: maker fills, then `user_order`s).
+    pub(crate) fn advance(&mut self, horizon_ns: u64) {
+        while let Some(e) = self.pending.first_entry() {
+            if e.key().0 > horizon_ns {
                 break;
             }
-            if !own.is_empty() {
-                match stp {
-                    Stp::TakerAtCross => {
-                        plan.stopped = true;
-                        break;
-                    }
-                    Stp::Maker => plan.cancel_makers.extend(own),
-                }
-            }
+            let ((ts, _), (m, md)) = e.remove_entry();
+            self.apply_market_data(ts, m, &md);
         }
-        plan
     }
 
-    /// Books one fill of order `o` (already sized) on the order, the position and the balance.
-    fn book_fill(&mut self, o: usize, price: Price, qty: Qty, liq: Liquidity, now: i64) -> Money {
-        let m = self.orders[o].market;
-        let schedule = self.markets[m].fees;
-        let side = self.orders[o].side;
-        let precision = self.precision;
-        let fill_fee = if schedule.is_waived(now) {
-            FillFee::default()
-        } else {
-            self.orders[o].fees.on_fill(&schedule, liq, price, qty, precision)
-        };
-        let fee = fill_fee.charged;
+    fn apply_market_data(&mut self, ts_ns: u64, m: usize, md: &MarketData) {
+        let ts = self.at(ts_ns);
+        self.sweep_expired(ts);
+        match self.matcher.on_market_data(ts, mid(m), md) {
+            Ok(events) => {
+                self.counters.market_data_applied += 1;
+                self.absorb(&events, ts, None);
+                self.flush_user_orders(None);
+            }
+            Err(_) => self.counters.market_data_refused += 1,
+        }
+    }
+
+    // ---- matcher events ----
+
+    /// Runs one command through the matcher at exchange time `ts` (already clamped by
+    /// [`Exchange::at`]); the only matcher error, time going backwards, cannot happen then.
+    fn run(&mut self, ts: u64, cmd: &Command) -> Vec<MatchEvent> {
+        self.matcher.on_command(ts, cmd).unwrap_or_default()
+    }
+
+    /// The rejection of order `o` among `events`, if any.
+    fn rejection(events: &[MatchEvent], o: usize) -> Option<RejectCode> {
+        events.iter().find_map(|e| match e.kind {
+            MatchEventKind::Rejected { code } if e.order == oid(o) => Some(code),
+            _ => None,
+        })
+    }
+
+    /// Books the matcher's events at exchange time `ts` onto the order table, the positions,
+    /// the balance and the private outbox (fills now, `user_order`s at
+    /// [`Exchange::flush_user_orders`]). Returns what happened to order `cmd`.
+    fn absorb(&mut self, events: &[MatchEvent], ts: u64, cmd: Option<usize>) -> Outcome {
+        let now = ms(ts);
+        let mut out = Outcome::default();
+        for e in events {
+            let o = e.order.0 as usize;
+            if o >= self.orders.len() {
+                continue; // a rejected create: not in the table
+            }
+            match e.kind {
+                MatchEventKind::Accepted { .. } | MatchEventKind::Rejected { .. } => continue,
+                MatchEventKind::Fill(f) => {
+                    self.book_fill(o, &f, now);
+                    if cmd == Some(o) {
+                        out.filled += f.qty;
+                        out.yes_notional += Money::notional(f.price, f.qty);
+                        out.fees += f.fee.charged;
+                    }
+                    if f.leaves.0 <= 0 {
+                        self.finish(o, now, Status::Executed);
+                    }
+                }
+                MatchEventKind::Resting { price, remaining, .. } => {
+                    let ord = &mut self.orders[o];
+                    ord.price = price;
+                    ord.remaining = remaining;
+                    ord.status = Status::Resting;
+                    ord.updated_ms = now;
+                    if let Some(cid) = ord.client_order_id.clone() {
+                        self.open_cids.insert(cid, o);
+                    }
+                    self.resting.insert(o);
+                }
+                MatchEventKind::Amended { price, remaining, .. } => {
+                    let ord = &mut self.orders[o];
+                    ord.price = price;
+                    ord.remaining = remaining;
+                    ord.updated_ms = now;
+                }
+                MatchEventKind::Decreased { remaining } => {
+                    let ord = &mut self.orders[o];
+                    ord.remaining = remaining;
+                    ord.updated_ms = now;
+                }
+                MatchEventKind::Cancelled { reason, qty } => {
+                    self.finish(o, now, Status::Canceled);
+                    if reason == CancelReason::SelfTradeMaker {
+                        self.counters.cancels += 1;
+                    }
+                    if cmd == Some(o) {
+                        out.cancelled = Some((reason, qty));
+                    }
+                }
+            }
+            self.touch(o);
+        }
+        out
+    }
+
+    /// Notes that order `o` changed in the step in progress.
+    fn touch(&mut self, o: usize) {
+        if !self.changed.contains(&o) {
+            self.changed.push(o);
+        }
+    }
+
+    /// Ends the step in progress: one `user_order` per changed order, in order of change, the
+    /// commanded order `cmd` last.
+    fn flush_user_orders(&mut self, cmd: Option<usize>) {
+        let changed = std::mem::take(&mut self.changed);
+        for &o in changed.iter().filter(|&&o| Some(o) != cmd) {
+            self.note_order(o);
+        }
+        if let Some(c) = cmd.filter(|c| changed.contains(c)) {
+            self.note_order(c);
+        }
+    }
+
+    /// Ends order `o` with `status`: off the resting set, its `client_order_id` freed.
+    fn finish(&mut self, o: usize, now: i64, status: Status) {
+        self.resting.remove(&o);
+        let ord = &mut self.orders[o];
+        if let Some(cid) = &ord.client_order_id {
+            if self.open_cids.get(cid) == Some(&o) {
+                self.open_cids.remove(cid);
+            }
+        }
+        ord.remaining = Qty::ZERO;
+        ord.status = status;
+        ord.updated_ms = now;
+    }
+
+    /// Books one fill of order `o` on the order, the position, the balance, the fill log and the
+    /// outbox.
+    fn book_fill(&mut self, o: usize, f: &FillInfo, now: i64) {
+        let (m, side) = (self.orders[o].market, self.orders[o].side);
+        let (price, qty, fee) = (f.price, f.qty, f.fee.charged);
         let notional = match side {
             BookSide::Bid => Money::notional(price, qty),
             BookSide::Ask => Money::notional(price.complement(), qty),
@@ -809,9 +919,9 @@ impl Exchange {
         {
             let ord = &mut self.orders[o];
             ord.filled += qty;
-            ord.remaining = Qty((ord.remaining.0 - qty.0).max(0));
+            ord.remaining = f.leaves;
             ord.updated_ms = now;
-            match liq {
+            match f.liquidity {
                 Liquidity::Taker => {
                     ord.taker_cost += notional;
                     ord.taker_fees += fee;
@@ -861,12 +971,70 @@ impl Exchange {
         self.balance_updated_ms = now;
         self.counters.fills += 1;
         self.counters.filled += qty;
+        if f.liquidity == Liquidity::Maker {
+            self.counters.maker_fills += 1;
+        }
+        let ord = &self.orders[o];
+        self.fills.push(ExchangeFill {
+            order_id: ord.id.clone(),
+            client_order_id: ord.client_order_id.clone(),
+            ticker: self.markets[m].ticker.clone(),
+            side,
+            price,
+            qty,
+            liquidity: f.liquidity,
+            fee_cost: f.fee.trade_fee,
+            fee_charged: fee,
+            ts_ms: now,
+        });
         if self.private {
             let post = self.positions[m].position;
-            let msg = self.fill_msg(o, price, qty, liq, fill_fee.trade_fee, post, now);
+            let msg = self.fill_msg(o, price, qty, f.liquidity, f.fee.trade_fee, post, now);
             self.outbox.push(Draft { channel: PrivateChannel::Fill, ticker: self.markets[m].ticker.clone(), msg });
         }
-        fee
+    }
+
+    /// The best price of the opposite side for an order on `side` in market `m`: outside
+    /// liquidity or the account's own resting orders.
+    fn best_opposite(&self, m: usize, side: BookSide) -> Option<Price> {
+        let opp = side.opposite();
+        let outside = self.matcher.best(mid(m), opp).map(|(p, _)| p);
+        let own = self
+            .resting
+            .iter()
+            .map(|&o| &self.orders[o])
+            .filter(|o| o.market == m && o.side == opp)
+            .map(|o| o.price)
+            .reduce(|a, b| if (opp == BookSide::Bid) == (b > a) { b } else { a });
+        match (outside, own) {
+            (Some(a), Some(b)) => Some(if (opp == BookSide::Bid) == (b > a) { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The answer to a command the matcher refused.
+    fn refusal(&self, code: RejectCode, m: usize, side: BookSide, count: Qty) -> ApiError {
+        match code {
+            RejectCode::PostOnlyCross => {
+                let best = self.best_opposite(m, side).map(price_s).unwrap_or_default();
+                let what = match side {
+                    BookSide::Bid => "ask",
+                    BookSide::Ask => "bid",
+                };
+                ApiError::new(400, "POST_ONLY_CROSS", "post only order would cross the book")
+                    .details(&format!("best {what} {best}"))
+            }
+            RejectCode::FokInsufficientVolume { fillable } => {
+                ApiError::new(400, "FOK_INSUFFICIENT_VOLUME", "fill-or-kill order could not be fully filled")
+                    .details(&format!("{} of {} fillable", count_s(fillable), count_s(count)))
+            }
+            RejectCode::InvalidOrder => ApiError::invalid("the matching engine refused the order as invalid"),
+            RejectCode::MarketNotFound => {
+                ApiError::new(404, "market_not_found", format!("market {:?} not found", self.markets[m].ticker))
+            }
+            RejectCode::OrderAlreadyExists => ApiError::new(409, "order_already_exists", "the order already exists"),
+            RejectCode::NotFound => ApiError::not_found("no resting order with this id"),
+        }
     }
 
     // ---- private messages ----
@@ -953,7 +1121,7 @@ impl Exchange {
         let _ = write!(
             s,
             ",\"self_trade_prevention_type\":\"{}\",\"created_ts_ms\":{},\"last_updated_ts_ms\":{}",
-            ord.stp.name(),
+            ord.stp.kalshi_name(),
             ord.created_ms,
             ord.updated_ms
         );
@@ -964,63 +1132,11 @@ impl Exchange {
         s
     }
 
-    /// Ends order `o` with `status`: takes what rests of it off the book, frees its
-    /// `client_order_id`.
-    fn unrest(&mut self, o: usize, now: i64, status: Status) {
-        let (m, side, price, rem) = {
-            let ord = &self.orders[o];
-            (ord.market, ord.side, ord.price, ord.remaining)
-        };
-        if self.resting.remove(&o) && rem.0 > 0 {
-            self.adjust(m, side, price, -rem);
-        }
-        let ord = &mut self.orders[o];
-        if let Some(cid) = &ord.client_order_id {
-            if self.open_cids.get(cid) == Some(&o) {
-                self.open_cids.remove(cid);
-            }
-        }
-        ord.remaining = Qty::ZERO;
-        ord.status = status;
-        ord.updated_ms = now;
-    }
-
-    fn rest(&mut self, o: usize) {
-        let (m, side, price, rem) = {
-            let ord = &self.orders[o];
-            (ord.market, ord.side, ord.price, ord.remaining)
-        };
-        self.adjust(m, side, price, rem);
-        self.resting.insert(o);
-        self.orders[o].status = Status::Resting;
-        if let Some(cid) = self.orders[o].client_order_id.clone() {
-            self.open_cids.insert(cid, o);
-        }
-    }
-
-    /// Runs a plan for taker order `o`: returns `(yes notional, fees)` of its fills.
-    fn execute(&mut self, o: usize, plan: &Plan, now: i64) -> (Money, Money) {
-        let m = self.orders[o].market;
-        let opp = self.orders[o].side.opposite();
-        let mut notional = Money::ZERO;
-        let mut fees = Money::ZERO;
-        for &(p, q) in &plan.fills {
-            self.adjust(m, opp, p, -q);
-            fees += self.book_fill(o, p, q, Liquidity::Taker, now);
-            notional += Money::notional(p, q);
-        }
-        for &c in &plan.cancel_makers {
-            if self.resting.contains(&c) {
-                self.unrest(c, now, Status::Canceled);
-                self.counters.cancels += 1;
-                self.note_order(c);
-            }
-        }
-        (notional, fees)
-    }
-
-    /// Cancels resting orders whose `expiration_time` has passed.
-    pub(crate) fn sweep_expired(&mut self, now: i64) {
+    /// Cancels resting orders whose `expiration_time` has passed by exchange time `now_ns`
+    /// (one step each).
+    pub(crate) fn sweep_expired(&mut self, now_ns: u64) {
+        let ts = self.at(now_ns);
+        let now = ms(ts);
         let due: Vec<usize> = self
             .resting
             .iter()
@@ -1028,14 +1144,15 @@ impl Exchange {
             .filter(|&i| self.orders[i].expiration_s.is_some_and(|s| s.saturating_mul(1000) <= now))
             .collect();
         for o in due {
-            self.unrest(o, now, Status::Canceled);
-            self.note_order(o);
+            let events = self.run(ts, &Command::Cancel { id: oid(o) });
+            self.absorb(&events, ts, Some(o));
+            self.flush_user_orders(Some(o));
         }
     }
 
     // ---- create ----
 
-    fn parse_create(&mut self, v: &Value, op: &str) -> Result<CreateReq, ApiError> {
+    fn parse_create(&mut self, v: &Value, op: &str, now_ns: u64) -> Result<CreateReq, ApiError> {
         let o = obj(v)?;
         let ticker = req_str(o, "ticker")?;
         let side = parse_side(req_str(o, "side")?)?;
@@ -1072,17 +1189,17 @@ impl Exchange {
             )));
         }
         if let Some(exp) = expiration_s {
-            if tif == Tif::ImmediateOrCancel {
+            if tif == TimeInForce::Ioc {
                 return Err(ApiError::invalid("Cannot specify both immediate_or_cancel and expiration_ts"));
             }
-            if tif != Tif::GoodTillCanceled {
+            if tif != TimeInForce::Gtc {
                 return Err(ApiError::invalid("`expiration_time` is only allowed with good_till_canceled"));
             }
-            if exp.saturating_mul(1000) <= super::auth::unix_now_ms() {
+            if exp.saturating_mul(1000) <= ms(now_ns) {
                 return Err(ApiError::invalid("Expiration timestamp must be in the future"));
             }
         }
-        if reduce_only && tif != Tif::ImmediateOrCancel {
+        if reduce_only && tif != TimeInForce::Ioc {
             return Err(ApiError::invalid("reduce_only orders must be immediate_or_cancel"));
         }
         Ok(CreateReq {
@@ -1102,8 +1219,8 @@ impl Exchange {
         })
     }
 
-    fn create_inner(&mut self, v: &Value, op: &str, now: i64) -> Result<Created, ApiError> {
-        let req = self.parse_create(v, op)?;
+    fn create_inner(&mut self, v: &Value, op: &str, now_ns: u64) -> Result<Created, ApiError> {
+        let req = self.parse_create(v, op, now_ns)?;
         if let Some(cid) = &req.client_order_id {
             if self.open_cids.contains_key(cid) {
                 self.counters.duplicates_refused += 1;
@@ -1125,9 +1242,6 @@ impl Exchange {
             };
             count = Qty(count.0.min(cap));
         }
-        if req.post_only && self.crosses(m, req.side, req.price) {
-            return Err(self.post_only_cross(m, req.side));
-        }
         let unit = match req.side {
             BookSide::Bid => req.price,
             BookSide::Ask => req.price.complement(),
@@ -1144,15 +1258,10 @@ impl Exchange {
                 ),
             ));
         }
-        let plan = self.plan(m, req.side, req.price, count, req.stp);
-        let kill = req.tif == Tif::FillOrKill && plan.filled < count;
-        if kill && self.fok_kill == FokKill::Reject {
-            return Err(ApiError::new(400, "FOK_INSUFFICIENT_VOLUME", "fill-or-kill order could not be fully filled")
-                .details(&format!("{} of {} fillable", count_s(plan.filled), count_s(count))));
-        }
-        let id = new_order_id();
+        let ts = self.at(now_ns);
+        let now = ms(ts);
         let idx = self.orders.len();
-        self.next_priority += 1;
+        let id = new_order_id();
         self.orders.push(Order {
             id: id.clone(),
             client_order_id: req.client_order_id.clone(),
@@ -1164,7 +1273,6 @@ impl Exchange {
             remaining: count,
             status: Status::Resting,
             stp: req.stp,
-            post_only: req.post_only,
             subaccount: req.subaccount,
             cancel_order_on_pause: req.cancel_order_on_pause,
             order_group_id: req.order_group_id,
@@ -1173,24 +1281,43 @@ impl Exchange {
             maker_cost: Money::ZERO,
             taker_fees: Money::ZERO,
             maker_fees: Money::ZERO,
-            fees: OrderFeeAccumulator::new(),
             created_ms: now,
             updated_ms: now,
-            priority: self.next_priority,
         });
+        let mut out = Outcome::default();
+        if count.0 == 0 {
+            // A reduce-only order with nothing to reduce.
+            self.finish(idx, now, Status::Canceled);
+            self.touch(idx);
+        } else {
+            let n = NewOrder {
+                id: oid(idx),
+                market: mid(m),
+                side: req.side,
+                price: req.price,
+                qty: count,
+                tif: req.tif,
+                post_only: req.post_only,
+                stp: req.stp,
+            };
+            let events = self.run(ts, &Command::New(n));
+            match Self::rejection(&events, idx) {
+                None => out = self.absorb(&events, ts, Some(idx)),
+                Some(RejectCode::FokInsufficientVolume { .. }) if self.fok_kill == FokKill::CanceledOrder => {
+                    // Killed: recorded as a cancelled order without fills.
+                    self.finish(idx, now, Status::Canceled);
+                    self.touch(idx);
+                }
+                Some(code) => {
+                    self.orders.pop();
+                    return Err(self.refusal(code, m, req.side, count));
+                }
+            }
+        }
         self.by_id.insert(id, idx);
         self.counters.creates += 1;
-        let (notional, fees) = if kill { (Money::ZERO, Money::ZERO) } else { self.execute(idx, &plan, now) };
-        let rest = !kill && req.tif == Tif::GoodTillCanceled && !plan.stopped && self.orders[idx].remaining.0 > 0;
-        if rest {
-            self.rest(idx);
-        } else {
-            let done = self.orders[idx].filled.0 > 0 && self.orders[idx].remaining.0 == 0;
-            self.unrest(idx, now, if done { Status::Executed } else { Status::Canceled });
-        }
-        self.note_order(idx);
-        let filled = self.orders[idx].filled;
-        Ok(Created { order: idx, filled, yes_notional: notional, fees, ts_ms: now })
+        self.flush_user_orders(Some(idx));
+        Ok(Created { order: idx, filled: out.filled, yes_notional: out.yes_notional, fees: out.fees, ts_ms: now })
     }
 
     /// The create response fields (`kalshi-protocol.md` §3.3); `average_*` only with fills
@@ -1217,9 +1344,9 @@ impl Exchange {
     }
 
     /// `POST /portfolio/events/orders`.
-    pub(crate) fn create(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
-        self.create_inner(body, "POST /portfolio/events/orders", now)
+    pub(crate) fn create(&mut self, body: &Value, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
+        self.create_inner(body, "POST /portfolio/events/orders", now_ns)
             .map(|c| Reply::json(201, Value::Object(self.created_json(&c, false))))
     }
 
@@ -1242,12 +1369,12 @@ impl Exchange {
     }
 
     /// `POST /portfolio/events/orders/batched`: each item as a create; per-item `error`.
-    pub(crate) fn batch_create(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
+    pub(crate) fn batch_create(&mut self, body: &Value, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
         let items = self.batch_items(body)?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            match self.create_inner(item, "POST /portfolio/events/orders/batched", now) {
+            match self.create_inner(item, "POST /portfolio/events/orders/batched", now_ns) {
                 Ok(c) => {
                     let mut m = self.created_json(&c, true);
                     m.insert("error".into(), Value::Null);
@@ -1294,28 +1421,35 @@ impl Exchange {
         }
     }
 
+    /// Cancels resting order `o` through the matcher (one step); returns the size cancelled.
+    fn cancel_order(&mut self, o: usize, now_ns: u64) -> Qty {
+        let ts = self.at(now_ns);
+        let events = self.run(ts, &Command::Cancel { id: oid(o) });
+        let out = self.absorb(&events, ts, Some(o));
+        self.flush_user_orders(Some(o));
+        self.counters.cancels += 1;
+        out.cancelled.map_or(Qty::ZERO, |c| c.1)
+    }
+
     fn cancel_inner(
         &mut self,
         order_id: &str,
         ticker: Option<&str>,
         exchange_index: Option<i64>,
         op: &str,
-        now: i64,
+        now_ns: u64,
     ) -> Result<Value, ApiError> {
         let market = self.by_id.get(order_id).map(|&o| self.orders[o].market);
         self.note_exchange_index(op, exchange_index, market)?;
         let o = self.find_resting(order_id)?;
         self.check_ticker(o, ticker)?;
-        let reduced = self.orders[o].remaining;
-        self.unrest(o, now, Status::Canceled);
-        self.counters.cancels += 1;
-        self.note_order(o);
+        let reduced = self.cancel_order(o, now_ns);
         let ord = &self.orders[o];
         Ok(json!({
             "order_id": ord.id,
             "client_order_id": ord.client_order_id,
             "reduced_by": count_s(reduced),
-            "ts_ms": now,
+            "ts_ms": ord.updated_ms,
         }))
     }
 
@@ -1325,17 +1459,17 @@ impl Exchange {
         order_id: &str,
         ticker: Option<&str>,
         exchange_index: Option<i64>,
-        now: i64,
+        now_ns: u64,
     ) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
-        self.cancel_inner(order_id, ticker, exchange_index, "DELETE /portfolio/events/orders/{order_id}", now)
+        self.sweep_expired(now_ns);
+        self.cancel_inner(order_id, ticker, exchange_index, "DELETE /portfolio/events/orders/{order_id}", now_ns)
             .map(|v| Reply::json(200, v))
     }
 
     /// `DELETE /portfolio/events/orders/batched`: `{"orders":[{order_id, exchange_index?,
     /// market_ticker?, subaccount?}]}` → per-item results with `error`.
-    pub(crate) fn batch_cancel(&mut self, body: &Value, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
+    pub(crate) fn batch_cancel(&mut self, body: &Value, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
         let items = self.batch_items(body)?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
@@ -1344,7 +1478,7 @@ impl Exchange {
                 let id = req_str(o, "order_id")?;
                 let ticker = opt_str(o, "market_ticker")?;
                 let xi = opt_int(o, "exchange_index")?;
-                self.cancel_inner(id, ticker, xi, "DELETE /portfolio/events/orders/batched", now)
+                self.cancel_inner(id, ticker, xi, "DELETE /portfolio/events/orders/batched", now_ns)
             })();
             match r {
                 Ok(mut v) => {
@@ -1371,18 +1505,16 @@ impl Exchange {
     }
 
     /// `DELETE /portfolio/events/orders`: cancels every resting order; 204.
-    pub(crate) fn cancel_all(&mut self, now: i64) -> Reply {
-        self.sweep_expired(now);
+    pub(crate) fn cancel_all(&mut self, now_ns: u64) -> Reply {
+        self.sweep_expired(now_ns);
         let all: Vec<usize> = self.resting.iter().copied().collect();
         for o in all {
-            self.unrest(o, now, Status::Canceled);
-            self.counters.cancels += 1;
-            self.note_order(o);
+            self.cancel_order(o, now_ns);
         }
         Reply { status: 204, body: None }
     }
 
-    fn decrease_inner(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Value, ApiError> {
+    fn decrease_inner(&mut self, order_id: &str, body: &Value, now_ns: u64) -> Result<Value, ApiError> {
         let o_body = obj(body)?;
         let by = opt_count_allow_zero(o_body, "reduce_by")?;
         let to = opt_count_allow_zero(o_body, "reduce_to")?;
@@ -1393,12 +1525,12 @@ impl Exchange {
         let o = self.find_resting(order_id)?;
         self.check_ticker(o, ticker)?;
         let rem = self.orders[o].remaining;
-        let new_rem = match (by, to) {
+        let reduce = match (by, to) {
             (Some(b), None) => {
                 if b.0 == 0 {
                     return Err(ApiError::invalid("`reduce_by` must be at least 0.01"));
                 }
-                Qty((rem.0 - b.0).max(0))
+                Reduce::By(b)
             }
             (None, Some(t)) => {
                 if t > rem {
@@ -1408,38 +1540,38 @@ impl Exchange {
                         count_s(rem)
                     )));
                 }
-                t
+                Reduce::To(t)
             }
             _ => return Err(ApiError::invalid("exactly one of `reduce_by` and `reduce_to` is required")),
         };
-        self.counters.decreases += 1;
-        if new_rem.0 == 0 {
-            self.unrest(o, now, Status::Canceled);
-            self.counters.cancels += 1;
-        } else {
-            let (m, side, price) = (self.orders[o].market, self.orders[o].side, self.orders[o].price);
-            self.adjust(m, side, price, new_rem - rem);
-            let ord = &mut self.orders[o];
-            ord.remaining = new_rem;
-            ord.updated_ms = now;
+        let ts = self.at(now_ns);
+        let events = self.run(ts, &Command::Decrease { id: oid(o), reduce });
+        if let Some(code) = Self::rejection(&events, o) {
+            let (m, side) = (self.orders[o].market, self.orders[o].side);
+            return Err(self.refusal(code, m, side, rem));
         }
-        self.note_order(o);
+        self.counters.decreases += 1;
+        let out = self.absorb(&events, ts, Some(o));
+        if out.cancelled.is_some() {
+            self.counters.cancels += 1;
+        }
+        self.flush_user_orders(Some(o));
         let ord = &self.orders[o];
         Ok(json!({
             "order_id": ord.id,
             "client_order_id": ord.client_order_id,
             "remaining_count": count_s(ord.remaining),
-            "ts_ms": now,
+            "ts_ms": ms(ts),
         }))
     }
 
     /// `POST /portfolio/events/orders/{order_id}/decrease`.
-    pub(crate) fn decrease(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
-        self.decrease_inner(order_id, body, now).map(|v| Reply::json(200, v))
+    pub(crate) fn decrease(&mut self, order_id: &str, body: &Value, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
+        self.decrease_inner(order_id, body, now_ns).map(|v| Reply::json(200, v))
     }
 
-    fn amend_inner(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Value, ApiError> {
+    fn amend_inner(&mut self, order_id: &str, body: &Value, now_ns: u64) -> Result<Value, ApiError> {
         let ob = obj(body)?;
         let ticker = req_str(ob, "ticker")?;
         let side = parse_side(req_str(ob, "side")?)?;
@@ -1494,19 +1626,18 @@ impl Exchange {
                 ));
             }
         }
+        let ts = self.at(now_ns);
         if let Some(exp) = expiration {
-            if exp != 0 && exp.saturating_mul(1000) <= now {
+            if exp != 0 && exp.saturating_mul(1000) <= ms(ts) {
                 return Err(ApiError::invalid("Expiration timestamp must be in the future"));
             }
         }
-        let new_rem = count - filled;
-        let old_rem = self.orders[o].remaining;
-        let old_price = self.orders[o].price;
-        let keeps_priority = price == old_price && new_rem <= old_rem;
-        // The order's own level is on its own side, so it never counts as crossing itself.
-        if !keeps_priority && self.orders[o].post_only && self.crosses(m, side, price) {
-            return Err(self.post_only_cross(m, side));
+        let events = self.run(ts, &Command::Amend { id: oid(o), price, count });
+        if let Some(code) = Self::rejection(&events, o) {
+            // Nothing changed (a post-only order that would cross keeps resting as it was).
+            return Err(self.refusal(code, m, side, count - filled));
         }
+        // The new client order id and expiry first: the fills of this amend carry them.
         if let Some(nc) = new_cid {
             if let Some(old) = self.orders[o].client_order_id.take() {
                 self.open_cids.remove(&old);
@@ -1518,53 +1649,28 @@ impl Exchange {
             self.orders[o].expiration_s = (exp != 0).then_some(exp);
         }
         self.orders[o].initial = count;
-        self.orders[o].updated_ms = now;
         self.counters.amends += 1;
-        let mut fill = Qty::ZERO;
-        let (mut notional, mut fees) = (Money::ZERO, Money::ZERO);
-        if keeps_priority {
-            self.adjust(m, side, price, new_rem - old_rem);
-            self.orders[o].remaining = new_rem;
-        } else {
-            // Off the book, re-priced, to the back of the queue; it may cross and fill.
-            self.adjust(m, side, old_price, -old_rem);
-            self.resting.remove(&o);
-            self.next_priority += 1;
-            let stp = self.orders[o].stp;
-            {
-                let ord = &mut self.orders[o];
-                ord.price = price;
-                ord.remaining = new_rem;
-                ord.priority = self.next_priority;
-            }
-            let plan = self.plan(m, side, price, new_rem, stp);
-            (notional, fees) = self.execute(o, &plan, now);
-            fill = plan.filled;
-            if self.orders[o].remaining.0 == 0 {
-                self.unrest(o, now, Status::Executed);
-            } else if plan.stopped {
-                self.unrest(o, now, Status::Canceled);
-            } else {
-                self.rest(o);
-            }
-        }
-        self.note_order(o);
+        let out = self.absorb(&events, ts, Some(o));
+        self.flush_user_orders(Some(o));
         let ord = &self.orders[o];
-        let (avg_p, avg_f) = if fill.0 > 0 {
-            (json!(dollars(per_contract(notional, fill))), json!(dollars(per_contract(fees, fill))))
+        let (avg_p, avg_f) = if out.filled.0 > 0 {
+            (
+                json!(dollars(per_contract(out.yes_notional, out.filled))),
+                json!(dollars(per_contract(out.fees, out.filled))),
+            )
         } else {
             (Value::Null, Value::Null)
         };
         Ok(json!({
             "order_id": ord.id, "client_order_id": ord.client_order_id, "remaining_count": count_s(ord.remaining),
-            "fill_count": count_s(fill), "average_fill_price": avg_p, "average_fee_paid": avg_f, "ts_ms": now,
+            "fill_count": count_s(out.filled), "average_fill_price": avg_p, "average_fee_paid": avg_f, "ts_ms": ms(ts),
         }))
     }
 
     /// `POST /portfolio/events/orders/{order_id}/amend`.
-    pub(crate) fn amend(&mut self, order_id: &str, body: &Value, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
-        self.amend_inner(order_id, body, now).map(|v| Reply::json(200, v))
+    pub(crate) fn amend(&mut self, order_id: &str, body: &Value, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
+        self.amend_inner(order_id, body, now_ns).map(|v| Reply::json(200, v))
     }
 
     // ---- reads ----
@@ -1600,7 +1706,7 @@ impl Exchange {
             "created_time": rfc3339_ms(ord.created_ms),
             "last_update_time": rfc3339_ms(ord.updated_ms),
             "expiration_time": ord.expiration_s.map_or(Value::Null, |s| rfc3339_ms(s.saturating_mul(1000))),
-            "self_trade_prevention_type": ord.stp.name(),
+            "self_trade_prevention_type": ord.stp.kalshi_name(),
             "order_group_id": ord.order_group_id,
             "cancel_order_on_pause": ord.cancel_order_on_pause,
             "subaccount_number": ord.subaccount,
@@ -1614,15 +1720,15 @@ impl Exchange {
     }
 
     /// `GET /portfolio/orders/{order_id}` → `{"order": {...}}`.
-    pub(crate) fn get_order(&mut self, order_id: &str, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
+    pub(crate) fn get_order(&mut self, order_id: &str, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
         self.find(order_id).map(|o| Reply::json(200, json!({ "order": self.order_json(o) })))
     }
 
     /// `GET /portfolio/orders?ticker=&event_ticker=&status=&min_ts=&max_ts=&exchange_index=
     /// &limit=&cursor=`, newest first; `cursor` is the offset of the next page ("" at the end).
-    pub(crate) fn get_orders(&mut self, q: &HashMap<String, String>, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
+    pub(crate) fn get_orders(&mut self, q: &HashMap<String, String>, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
         self.get_orders_inner(q)
     }
 
@@ -1670,8 +1776,8 @@ impl Exchange {
     }
 
     /// `GET /portfolio/positions?ticker=&event_ticker=&count_filter=&limit=&cursor=`.
-    pub(crate) fn get_positions(&mut self, q: &HashMap<String, String>, now: i64) -> Result<Reply, ApiError> {
-        self.sweep_expired(now);
+    pub(crate) fn get_positions(&mut self, q: &HashMap<String, String>, now_ns: u64) -> Result<Reply, ApiError> {
+        self.sweep_expired(now_ns);
         self.get_positions_inner(q)
     }
 
@@ -1759,8 +1865,8 @@ impl Exchange {
     /// `GET /portfolio/balance`: `balance` whole cents (floor), `balance_dollars` with 4
     /// decimals (floor to the centicent), `portfolio_value` cents of the open positions' cost,
     /// `updated_ts` unix seconds.
-    pub(crate) fn get_balance(&mut self, now: i64) -> Reply {
-        self.sweep_expired(now);
+    pub(crate) fn get_balance(&mut self, now_ns: u64) -> Reply {
+        self.sweep_expired(now_ns);
         let value: Money = self.positions.iter().map(|p| p.cost).fold(Money::ZERO, |a, b| a + b);
         let cc = self.balance.0.div_euclid(Money::PER_CENTICENT);
         Reply::json(
@@ -1784,89 +1890,115 @@ impl Exchange {
         self.index.get(ticker).map(|&m| self.positions[m].position)
     }
 
-    pub(crate) fn book_levels(&self, ticker: &str) -> Option<BookLevels> {
-        let m = *self.index.get(ticker)?;
-        let mut out = BookLevels::default();
-        let book = &self.markets[m].book;
-        book.for_each_level(BookSide::Bid, |p, q| {
-            out.bids.push((p, q));
-            true
-        });
-        book.for_each_level(BookSide::Ask, |p, q| {
-            out.asks.push((p, q));
-            true
-        });
-        Some(out)
+    /// Every fill so far, in execution order.
+    pub(crate) fn fills(&self) -> &[ExchangeFill] {
+        &self.fills
     }
 
-    /// Replaces the outside liquidity of a market; the account's resting orders stay on top.
-    pub(crate) fn set_book(&mut self, ticker: &str, bids: &[(Price, Qty)], asks: &[(Price, Qty)]) -> io::Result<()> {
+    /// The book of `ticker` as a client would see it: the matcher's view of the outside
+    /// liquidity plus the account's resting orders, level by level.
+    pub(crate) fn book_levels(&self, ticker: &str) -> Option<BookLevels> {
+        let m = *self.index.get(ticker)?;
+        let mut sides: [BTreeMap<Price, Qty>; 2] = Default::default();
+        for (i, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
+            for (p, q) in self.matcher.levels(mid(m), side) {
+                *sides[i].entry(p).or_default() += q;
+            }
+        }
+        for o in self.matcher.open_orders(mid(m)) {
+            let i = if o.side == BookSide::Bid { 0 } else { 1 };
+            *sides[i].entry(o.price).or_default() += o.remaining;
+        }
+        let [bids, asks] = sides;
+        Some(BookLevels { bids: bids.into_iter().rev().collect(), asks: asks.into_iter().collect() })
+    }
+
+    /// Replaces the outside liquidity of a market (a snapshot to the matcher at `now_ns`): the
+    /// account's resting orders stay, and any that the new book crosses fill as makers.
+    /// Errors: unknown market, off-grid or negative levels, a crossed book.
+    pub(crate) fn set_book(
+        &mut self,
+        ticker: &str,
+        bids: &[(Price, Qty)],
+        asks: &[(Price, Qty)],
+        now_ns: u64,
+    ) -> io::Result<()> {
         let m = *self
             .index
             .get(ticker)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no market {ticker:?}")))?;
-        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, format!("{ticker}: {e}"));
-        let mut book = Book::new(self.markets[m].grid);
-        book.replace(bids.iter().copied(), asks.iter().copied()).map_err(|e| bad(e.to_string()))?;
-        for &o in &self.resting {
-            let ord = &self.orders[o];
-            if ord.market == m {
-                book.apply_delta(ord.side, ord.price, ord.remaining).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        self.markets[m].book = book;
+        let ts = self.at(now_ns);
+        self.sweep_expired(ts);
+        let md = MarketData::Snapshot { bids: bids.to_vec(), asks: asks.to_vec() };
+        let events = self
+            .matcher
+            .on_market_data(ts, mid(m), &md)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{ticker}: {e}")))?;
+        self.absorb(&events, ts, None);
+        self.flush_user_orders(None);
         Ok(())
     }
 
-    /// An outside taker takes up to `qty` from `side` (bids at or above `limit`, or asks at or
-    /// below it), best level first; at each level the outside liquidity goes first, then the
-    /// account's resting orders in time priority, which fill as makers. Returns the quantity
-    /// taken.
-    pub(crate) fn external_trade(&mut self, ticker: &str, side: BookSide, limit: Price, qty: Qty) -> io::Result<Qty> {
+    /// An outside taker takes up to `qty` from `side` of `ticker` (bids at or above `limit`, or
+    /// asks at or below it), best level first, at exchange time `now_ns`. At each level it
+    /// takes what is displayed there, outside liquidity and the account's resting orders
+    /// together, fed to the matcher as a trade print of that size at that price (the resting
+    /// orders fill as makers by their queue position: outside liquidity ahead of them goes
+    /// first) followed by the delta that removes the outside part from the book. Returns the
+    /// quantity taken.
+    pub(crate) fn external_trade(
+        &mut self,
+        ticker: &str,
+        side: BookSide,
+        limit: Price,
+        qty: Qty,
+        now_ns: u64,
+    ) -> io::Result<Qty> {
         let m = *self
             .index
             .get(ticker)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no market {ticker:?}")))?;
-        let now = super::auth::unix_now_ms();
-        self.sweep_expired(now);
-        let mut levels = Vec::new();
-        self.markets[m].book.for_each_level(side, |p, q| {
-            let inside = match side {
-                BookSide::Bid => p >= limit,
-                BookSide::Ask => p <= limit,
-            };
-            if inside {
-                levels.push((p, q));
-            }
-            inside
+        let ts = self.at(now_ns);
+        self.sweep_expired(ts);
+        let inside = |p: Price| match side {
+            BookSide::Bid => p >= limit,
+            BookSide::Ask => p <= limit,
+        };
+        let levels: Vec<(Price, Qty)> = self.book_levels(ticker).map_or_else(Vec::new, |b| match side {
+            BookSide::Bid => b.bids,
+            BookSide::Ask => b.asks,
         });
         let mut left = qty;
-        for (p, total) in levels {
-            if left.0 == 0 {
+        for (p, total) in levels.into_iter().filter(|l| inside(l.0)) {
+            if left.0 <= 0 {
                 break;
             }
-            let own = self.own_at(m, side, p);
-            let own_sum: i64 = own.iter().map(|&i| self.orders[i].remaining.0).sum();
-            let outside = Qty((total.0 - own_sum).max(0).min(left.0));
-            if outside.0 > 0 {
-                self.adjust(m, side, p, -outside);
-                left -= outside;
+            let take = Qty(total.0.min(left.0));
+            let print = MarketData::Trade { taker_side: side.opposite(), price: p, qty: take };
+            let events = self
+                .matcher
+                .on_market_data(ts, mid(m), &print)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{ticker}: {e}")))?;
+            let ours: i64 = events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    MatchEventKind::Fill(f) if f.price == p => Some(f.qty.0),
+                    _ => None,
+                })
+                .sum();
+            self.absorb(&events, ts, None);
+            self.flush_user_orders(None);
+            let outside = take.0 - ours;
+            if outside > 0 {
+                let gone = MarketData::Delta { side, price: p, delta: Qty(-outside) };
+                let events = self
+                    .matcher
+                    .on_market_data(ts, mid(m), &gone)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{ticker}: {e}")))?;
+                self.absorb(&events, ts, None);
+                self.flush_user_orders(None);
             }
-            for o in own {
-                if left.0 == 0 {
-                    break;
-                }
-                let q = Qty(self.orders[o].remaining.0.min(left.0));
-                self.adjust(m, side, p, -q);
-                self.book_fill(o, p, q, Liquidity::Maker, now);
-                left -= q;
-                if self.orders[o].remaining.0 == 0 {
-                    // Already off the book level; only the bookkeeping remains.
-                    self.resting.remove(&o);
-                    self.unrest(o, now, Status::Executed);
-                }
-                self.note_order(o);
-            }
+            left -= take;
         }
         Ok(qty - left)
     }

@@ -22,18 +22,22 @@
 //!   [`verify_request`] on every request, HTTP/1.1 keep-alive, with a scripted [`RestFaults`]
 //!   layer (429s, never-answered creates, scripted rejects, connection drops) and
 //!   [`RestStats`].
-//! - [`exchange`]: the REST server's trading model: one account against one book per market
-//!   (from the recording's first snapshots), V2 create/cancel/amend/decrease semantics, fees,
-//!   positions and balance, and the `fill` / `user_order` message bodies of its changes.
+//! - [`exchange`]: the REST server's trading model: Kalshi's V2 wire layer (validation, error
+//!   codes, order ids and statuses, balance and positions, the `fill` / `user_order` message
+//!   bodies) around the [`crate::matching::Matcher`], which does all matching, queue positions
+//!   and fees against the recording's books.
 //! - [`private`]: the bus ([`PrivateFeed`]) carrying those messages from the REST server to the
 //!   WebSocket sessions subscribed to `fill` / `user_orders`, [`PrivateTiming`] (when they are
-//!   published relative to the REST response), and [`LinkedServers`] (both servers on one bus
-//!   and one certificate).
+//!   published relative to the REST response), and [`LinkedServers`]: both servers on one bus,
+//!   one certificate and one exchange timeline, the WebSocket replay driving the exchange's book
+//!   through an [`ExchangeLink`] (market data applied when released and delivered the feed delay
+//!   later, orders applied at their arrival plus the entry delay; see [`rest`] *Time and
+//!   latency* and [`ws`] *Linked replay*).
 //!
 //! ## To come
-//! A combined `SimServer` owning both servers over one recording and one matching engine
-//! (today the REST books start from the recording's first snapshots and do not follow the
-//! WebSocket replay; only the account's private messages link the two).
+//! A combined `SimServer` owning both servers behind one handle (today [`LinkedServers`] is the
+//! pair started together). Private messages reach a session when the exchange applies a change;
+//! they wait behind held market data but take no feed delay of their own.
 //!
 //! Everything here is the exchange side, off the engine's hot path: blocking I/O, a thread per
 //! connection, allocation wherever it is clearest.
@@ -50,10 +54,10 @@ pub mod tls;
 pub mod ws;
 
 pub use auth::{verify_request, ApiKey, AuthError, AuthHeaders, PublicKey};
-pub use exchange::{BookLevels, ErrorShape, FokKill};
+pub use exchange::{BookLevels, ErrorShape, ExchangeFill, FokKill};
 pub use faults::Faults;
 pub use private::{LinkedServers, PrivateChannel, PrivateFeed, PrivateMsg, PrivateTiming};
-pub use rest::{RestFaults, RestServer, RestServerConfig, RestStats, ScriptedReject};
+pub use rest::{ExchangeLink, RestFaults, RestServer, RestServerConfig, RestStats, ScriptedReject};
 pub use stats::{ConnEnd, ConnStats, ServerStats};
 pub use tls::TestCert;
 pub use ws::{Pacing, WsServer, WsServerConfig};

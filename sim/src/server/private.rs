@@ -22,6 +22,7 @@
 //! hot path.
 
 use super::rest::{RestServer, RestServerConfig};
+use super::tls::TestCert;
 use super::ws::{WsServer, WsServerConfig};
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -154,8 +155,11 @@ pub enum PrivateTiming {
     Delayed(Duration),
 }
 
-/// A [`WsServer`] and a [`RestServer`] sharing one [`PrivateFeed`] and one certificate: what
-/// the account does over REST is published on the WebSocket's `fill` and `user_orders`.
+/// A [`WsServer`] and a [`RestServer`] sharing one [`PrivateFeed`], one certificate and one
+/// exchange timeline: what the account does over REST is published on the WebSocket's `fill`
+/// and `user_orders`, and the REST exchange's matcher follows the market data the WebSocket
+/// replay sends ([`WsServerConfig::exchange`]; see [`super::ws`]'s *Linked replay* and
+/// [`super::rest`]'s *Time and latency*).
 #[derive(Debug)]
 pub struct LinkedServers {
     /// The WebSocket server.
@@ -168,16 +172,24 @@ pub struct LinkedServers {
 
 impl LinkedServers {
     /// Starts both servers over one bus (`ws.private`, or else `rest.private`, or else a new
-    /// one) and the WebSocket server's certificate (`ws.cert`, or a generated one); the REST
-    /// server's `private` and `cert` are overwritten. Errors as [`WsServer::start`] and
-    /// [`RestServer::start`].
+    /// one) and one certificate (`ws.cert`, or else `rest.cert`, or a generated one), the REST
+    /// server first; the WebSocket server's [`WsServerConfig::exchange`] is set to the REST
+    /// server's [`RestServer::link`], so its replay drives the exchange's book. The other
+    /// server's `private`, `cert` and `exchange` are overwritten. Errors as
+    /// [`WsServer::start`] and [`RestServer::start`].
     pub fn start(mut ws: WsServerConfig, mut rest: RestServerConfig) -> io::Result<LinkedServers> {
         let feed = ws.private.clone().or_else(|| rest.private.clone()).unwrap_or_default();
         ws.private = Some(feed.clone());
         rest.private = Some(feed.clone());
-        let ws = WsServer::start(ws)?;
-        rest.cert = Some(Arc::clone(ws.cert()));
+        let cert = match ws.cert.clone().or_else(|| rest.cert.clone()) {
+            Some(c) => c,
+            None => Arc::new(TestCert::generate()?),
+        };
+        rest.cert = Some(Arc::clone(&cert));
         let rest = RestServer::start(rest)?;
+        ws.cert = Some(cert);
+        ws.exchange = Some(rest.link());
+        let ws = WsServer::start(ws)?;
         Ok(LinkedServers { ws, rest, feed })
     }
 }

@@ -6,6 +6,7 @@
 //! other types (acks, tickers, fills, ...) are not served. Frames naming a market the header does
 //! not list are skipped.
 
+use crate::matching::MarketData;
 use crate::recording::Recording;
 use crate::universe::UniverseData;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -110,14 +111,77 @@ pub(crate) enum EventKind {
     Snapshot { market: usize, bids: Vec<(Price, Qty)>, asks: Vec<(Price, Qty)>, frame: FrameParts },
     /// `orderbook_delta` on the YES-scale book.
     Delta { market: usize, side: BookSide, price: Price, delta: Qty, frame: FrameParts },
-    /// `trade` (market `None` when the frame names none the header lists).
-    Trade { market: Option<usize>, frame: FrameParts },
+    /// `trade` (market `None` when the frame names none the header lists). `print` is the
+    /// trade as a book trade for the exchange's matcher: `None` for a block trade (matched off
+    /// the book) or a frame without a parseable `yes_price_dollars`, `count_fp` (> 0) and taker
+    /// side.
+    Trade { market: Option<usize>, print: Option<TradePrint>, frame: FrameParts },
+}
+
+/// A `trade` frame as a book trade, YES scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TradePrint {
+    /// `Bid`: the taker bought YES (`taker_outcome_side: "yes"`, `taker_book_side: "bid"`), it
+    /// hit asks; `Ask`: it sold YES (bought NO), it hit bids.
+    pub taker_side: BookSide,
+    /// `yes_price_dollars`.
+    pub price: Price,
+    /// `count_fp`, hundredths.
+    pub qty: Qty,
+}
+
+/// Reads the book trade of a `trade` msg: `taker_outcome_side` (else `taker_book_side`, else the
+/// deprecated `taker_side`), `yes_price_dollars`, `count_fp`; `None` for block trades and for
+/// anything missing or malformed.
+fn trade_print(msg: &Ordered) -> Option<TradePrint> {
+    if msg.get("is_block_trade").is_some_and(|v| v.get() == "true") {
+        return None;
+    }
+    let side = match (
+        msg.get("taker_outcome_side").and_then(str_of),
+        msg.get("taker_book_side").and_then(str_of),
+        msg.get("taker_side").and_then(str_of),
+    ) {
+        (Some(o), _, _) | (None, None, Some(o)) => match o.as_str() {
+            "yes" => BookSide::Bid,
+            "no" => BookSide::Ask,
+            _ => return None,
+        },
+        (None, Some(b), _) => match b.as_str() {
+            "bid" => BookSide::Bid,
+            "ask" => BookSide::Ask,
+            _ => return None,
+        },
+        (None, None, None) => return None,
+    };
+    let price = Price::parse(&msg.get("yes_price_dollars").and_then(str_of)?).ok()?;
+    let qty = Qty::parse(&msg.get("count_fp").and_then(str_of)?).ok().filter(|q| q.0 > 0)?;
+    Some(TradePrint { taker_side: side, price, qty })
 }
 
 /// One served frame and its receive time.
 pub(crate) struct Event {
     pub recv_ns: u64,
     pub kind: EventKind,
+}
+
+impl Event {
+    /// The event as market data for the exchange's matcher, YES scale, with its market's header
+    /// index: snapshots and deltas always, trades when they are book trades of a listed market.
+    pub(crate) fn market_data(&self) -> Option<(usize, MarketData)> {
+        match &self.kind {
+            EventKind::Snapshot { market, bids, asks, .. } => {
+                Some((*market, MarketData::Snapshot { bids: bids.clone(), asks: asks.clone() }))
+            }
+            EventKind::Delta { market, side, price, delta, .. } => {
+                Some((*market, MarketData::Delta { side: *side, price: *price, delta: *delta }))
+            }
+            EventKind::Trade { market, print, .. } => {
+                let (m, t) = ((*market)?, (*print)?);
+                Some((m, MarketData::Trade { taker_side: t.taker_side, price: t.price, qty: t.qty }))
+            }
+        }
+    }
 }
 
 /// A recording prepared for serving.
@@ -268,7 +332,7 @@ impl ReplayData {
                 _ => {
                     let plain = msg.render(&[]);
                     let frame = FrameParts { ty, extra, msg_yes_scale: plain.clone(), msg_no_scale: plain };
-                    EventKind::Trade { market, frame }
+                    EventKind::Trade { market, print: trade_print(&msg), frame }
                 }
             };
             data.events.push(Event { recv_ns: f.recv_ns, kind });
@@ -336,6 +400,21 @@ mod tests {
     }
 
     #[test]
+    fn trades_are_book_prints_unless_block_trades_or_incomplete() {
+        let frames = [
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.36","count_fp":"1.50","taker_outcome_side":"no","taker_book_side":"ask"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"2.00","taker_book_side":"bid"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"2.00","taker_side":"yes","is_block_trade":true}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"M","yes_price_dollars":"0.3600","count_fp":"0.00","taker_side":"yes"}}"#,
+            r#"{"type":"trade","sid":2,"msg":{"market_ticker":"OTHER","yes_price_dollars":"0.3600","count_fp":"1.00","taker_side":"yes"}}"#,
+        ];
+        let d = ReplayData::new(&rec(false, &frames)).unwrap();
+        let got: Vec<Option<(usize, MarketData)>> = d.events.iter().map(Event::market_data).collect();
+        let print = |taker_side, q| Some((0, MarketData::Trade { taker_side, price: Price(3600), qty: Qty(q) }));
+        assert_eq!(got, vec![print(BookSide::Ask, 150), print(BookSide::Bid, 200), None, None, None]);
+    }
+
+    #[test]
     fn both_scales_are_rendered_and_key_order_is_kept() {
         let frames = [
             r#"{"type":"subscribed","id":1,"msg":{"channel":"orderbook_delta","sid":1}}"#,
@@ -363,8 +442,9 @@ mod tests {
             r#"{"type":"orderbook_delta","sid":3,"seq":2,"msg":{"market_ticker":"M","price_dollars":"0.7000","delta_fp":"-5.00","side":"no","ts_ms":7}}"#
         );
         assert!(frame.render(3, Some(2), false).contains(r#""price_dollars":"0.300""#));
-        let EventKind::Trade { frame, market } = &d.events[2].kind else { panic!() };
+        let EventKind::Trade { frame, market, print } = &d.events[2].kind else { panic!() };
         assert_eq!(*market, Some(0));
+        assert_eq!(*print, None, "no count_fp, no taker side: not a book trade");
         assert_eq!(
             frame.render(7, None, false),
             r#"{"type":"trade","sid":7,"msg":{"market_ticker":"M","yes_price_dollars":"0.45"}}"#

@@ -46,6 +46,31 @@
 //! ([`RestFaults::drop_private_next`]); publish private messages before the response (the
 //! default), right after it, or later ([`RestFaults::private_timing`], [`PrivateTiming`]).
 //!
+//! ## Time and latency
+//! The exchange runs on one clock, unix nanoseconds read from a monotonic clock anchored to the
+//! system clock at start, and its [`super::exchange`] feeds the [`crate::matching::Matcher`]
+//! in that clock's order (`crate::matching::latency`, *Driving the matcher in time order*),
+//! with the delays of [`RestServerConfig::latency`] (zero by default):
+//! - an order command (create, batch create, cancel, batch cancel, cancel-all, amend,
+//!   decrease) read at `t` arrives at `t + entry`: its thread waits until then and until every
+//!   command that arrived earlier has been applied, applies the market data stamped at or
+//!   before its arrival, and is applied itself at its arrival time: an order meets the book as
+//!   it was when it reached the exchange. Its response is written `response` after that (plus
+//!   [`RestFaults::response_delay`]). Reads (`GET`) see the exchange as it is when read;
+//! - market data of a linked WebSocket replay ([`ExchangeLink`]) is published by the exchange
+//!   when the replay releases it, `t_md`, and applied then, unless a command that arrived
+//!   earlier is still in flight (market data is never applied past the arrival of a command
+//!   not yet applied; that command's thread, or the exchange's clock thread, applies it
+//!   after). Its frame reaches the client at `t_md + feed`: the WebSocket session holds it, and
+//!   every later frame of the connection, that long (`crate::matching::latency`: the client
+//!   sees the book `feed` late, and an order it sends on what it saw meets a book at least
+//!   `feed + entry` newer).
+//!
+//! Without a linked replay the book is the recording's opening book (each market's first
+//! snapshot) and moves only with the account's own orders and the test hooks
+//! ([`RestServer::set_book`], [`RestServer::external_trade`]). The private messages of fills
+//! that market data causes (maker fills) are published when the exchange applies it.
+//!
 //! ## Private messages
 //! With [`RestServerConfig::private`] set, the exchange renders a `fill` per execution and a
 //! `user_order` per changed order (shapes and order in [`super::exchange`]'s docs) and the
@@ -55,19 +80,20 @@
 //! [`RestStats::private_published`].
 
 use super::auth::{unix_now_ms, verify_request, ApiKey, AuthError, AuthHeaders, DEFAULT_MAX_SKEW};
-use super::exchange::{ApiError, ErrorShape, Exchange, ExchangeConfig, ExchangeCounters, FokKill, Reply};
+use super::exchange::{ApiError, ErrorShape, Exchange, ExchangeConfig, ExchangeCounters, ExchangeFill, FokKill, Reply};
 use super::private::{Draft, PrivateFeed, PrivateTiming};
 use super::tls::TestCert;
+use crate::matching::{LatencyKind, LatencyModel, MarketData, QueueModelKind};
 use crate::recording::Recording;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strike_sdk::book::BookSide;
 use strike_sdk::fees::AccountPrecision;
 use strike_sdk::num::{Money, Price, Qty};
@@ -247,6 +273,8 @@ pub struct RestStats {
     pub fills: u64,
     /// Contracts filled in all fills.
     pub filled: Qty,
+    /// Of [`RestStats::fills`], those of resting orders (maker fills).
+    pub maker_fills: u64,
     /// Orders cancelled: cancel, batch-cancel items, cancel-all, decreases to zero,
     /// self-trade-prevention maker cancels (not IoC/FoK remainders).
     pub cancels: u64,
@@ -285,6 +313,13 @@ pub struct RestStats {
     pub private_published: u64,
     /// Private messages lost to [`RestFaults::drop_private_next`].
     pub private_dropped: u64,
+    /// Market-data inputs the exchange's matcher applied: the first snapshots at start, the
+    /// frames of a linked WebSocket replay, [`RestServer::set_book`] and
+    /// [`RestServer::external_trade`] prints.
+    pub market_data_applied: u64,
+    /// Market-data inputs the matcher refused (a crossed snapshot, an off-grid price) and
+    /// skipped.
+    pub market_data_refused: u64,
 }
 
 impl RestStats {
@@ -323,6 +358,15 @@ pub struct RestServerConfig {
     pub fok_kill: FokKill,
     /// Fee and balance precision of the account ([`AccountPrecision::Cent`]).
     pub account_precision: AccountPrecision,
+    /// The queue-position model of resting orders ([`QueueModelKind::RiskAverse`]; see
+    /// [`crate::matching::queue`]).
+    pub queue_model: QueueModelKind,
+    /// The latency model ([`LatencyKind::default`]: zero delays). Order commands (create,
+    /// batches, cancel, cancel-all, amend, decrease) meet the matcher at the time their request
+    /// was read plus the entry delay, and are answered the response delay after that; market
+    /// data of a linked WebSocket replay meets it when the replay releases it, and its frame
+    /// reaches the client the feed delay later. See the module docs, *Time and latency*.
+    pub latency: LatencyKind,
     /// Keep-alive idle timeout ([`DEFAULT_IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
     /// Largest batch create or cancel ([`DEFAULT_MAX_BATCH`]).
@@ -344,6 +388,8 @@ impl std::fmt::Debug for RestServerConfig {
             .field("faults", &self.faults)
             .field("error_shape", &self.error_shape)
             .field("fok_kill", &self.fok_kill)
+            .field("queue_model", &self.queue_model)
+            .field("latency", &self.latency)
             .field("private", &self.private)
             .field("bind", &self.bind)
             .finish_non_exhaustive()
@@ -364,6 +410,8 @@ impl RestServerConfig {
             error_shape: ErrorShape::Flat,
             fok_kill: FokKill::CanceledOrder,
             account_precision: AccountPrecision::Cent,
+            queue_model: QueueModelKind::RiskAverse,
+            latency: LatencyKind::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
             private: None,
@@ -387,10 +435,40 @@ struct HttpCounters {
     private_dropped: u64,
 }
 
+/// The exchange clock: unix nanoseconds, read from a monotonic clock anchored once to the
+/// system clock (so it never goes backwards).
+struct Clock {
+    origin: Instant,
+    origin_unix_ns: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        Clock { origin: Instant::now(), origin_unix_ns: unix }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.origin_unix_ns.saturating_add(self.origin.elapsed().as_nanos() as u64)
+    }
+}
+
 struct State {
     ex: Exchange,
     http: HttpCounters,
     faults: RestFaults,
+    latency: LatencyKind,
+    /// Order commands read but not yet applied: `(arrival time, number)`.
+    in_flight: BTreeSet<(u64, u64)>,
+    next_command: u64,
+}
+
+impl State {
+    /// How far market data may be applied at wall time `now_ns`: up to now, but not past the
+    /// arrival of a command still in flight (it must meet the book as it was then).
+    fn horizon(&self, now_ns: u64) -> u64 {
+        self.in_flight.first().map_or(now_ns, |c| c.0.min(now_ns))
+    }
 }
 
 struct Shared {
@@ -401,12 +479,36 @@ struct Shared {
     idle_timeout: Duration,
     stop: AtomicBool,
     state: Mutex<State>,
+    /// Signalled when a command leaves the flight, market data is queued, or the server stops.
+    wake: Condvar,
+    clock: Clock,
     private: Option<PrivateFeed>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits on [`Shared::wake`] at most `d`, giving the lock back meanwhile.
+    fn wait<'a>(&self, g: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
+        match self.wake.wait_timeout(g, d) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        }
+    }
+
+    /// Applies the market data due at the current wall time and publishes what it produced
+    /// (maker fills): now, or later with [`PrivateTiming::Delayed`].
+    fn catch_up(&self, st: &mut State) {
+        let h = st.horizon(self.clock.now_ns());
+        st.ex.advance(h);
+        let timing = match st.faults.private_timing {
+            PrivateTiming::Delayed(d) => PrivateTiming::Delayed(d),
+            _ => PrivateTiming::BeforeResponse,
+        };
+        let later = self.route_private(st, timing);
+        self.publish_later(later);
     }
 
     /// Takes the exchange's private messages and applies the drop fault; publishes them now
@@ -472,6 +574,7 @@ pub struct RestServer {
     cert: Arc<TestCert>,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    clock_thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RestServer {
@@ -485,15 +588,18 @@ impl RestServer {
     /// malformed or crossed snapshot), binds [`RestServerConfig::bind`] (`127.0.0.1:0` by
     /// default) and starts accepting.
     pub fn start(cfg: RestServerConfig) -> io::Result<RestServer> {
+        let clock = Clock::new();
         let ex = Exchange::new(
             &cfg.recording,
             ExchangeConfig {
                 balance: cfg.balance,
                 precision: cfg.account_precision,
+                queue: cfg.queue_model,
                 fok_kill: cfg.fok_kill,
                 max_batch: cfg.max_batch,
                 private: cfg.private.is_some(),
             },
+            clock.now_ns(),
         )?;
         let cert = match cfg.cert {
             Some(c) => c,
@@ -509,14 +615,41 @@ impl RestServer {
             error_shape: cfg.error_shape,
             idle_timeout: cfg.idle_timeout,
             stop: AtomicBool::new(false),
-            state: Mutex::new(State { ex, http: HttpCounters::default(), faults: cfg.faults }),
+            state: Mutex::new(State {
+                ex,
+                http: HttpCounters::default(),
+                faults: cfg.faults,
+                latency: cfg.latency,
+                in_flight: BTreeSet::new(),
+                next_command: 0,
+            }),
+            wake: Condvar::new(),
+            clock,
             private: cfg.private,
         });
         let sh = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
+        let clock_thread =
+            std::thread::Builder::new().name("strike-sim-rest-clock".into()).spawn(move || clock_loop(&sh))?;
+        let sh = Arc::clone(&shared);
+        let accept = match std::thread::Builder::new()
             .name("strike-sim-rest-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
-        Ok(RestServer { addr, cert, shared, accept: Some(accept) })
+            .spawn(move || accept_loop(listener, sh))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                shared.stop.store(true, Ordering::SeqCst);
+                shared.wake.notify_all();
+                let _ = clock_thread.join();
+                return Err(e);
+            }
+        };
+        Ok(RestServer { addr, cert, shared, accept: Some(accept), clock_thread: Some(clock_thread) })
+    }
+
+    /// The handle a [`crate::server::WsServer`] replay uses to drive this exchange's book
+    /// ([`crate::server::WsServerConfig::exchange`]; [`crate::server::LinkedServers`] sets it).
+    pub fn link(&self) -> ExchangeLink {
+        ExchangeLink { shared: Arc::clone(&self.shared) }
     }
 
     /// The bound address (`127.0.0.1:<port>`).
@@ -542,6 +675,7 @@ impl RestServer {
             creates,
             fills,
             filled,
+            maker_fills,
             cancels,
             amends,
             decreases,
@@ -550,6 +684,8 @@ impl RestServer {
             missing_exchange_index,
             missing_exchange_index_by,
             duplicates_refused,
+            market_data_applied,
+            market_data_refused,
         } = g.ex.counters.clone();
         RestStats {
             requests: h.requests.clone(),
@@ -557,6 +693,7 @@ impl RestServer {
             creates,
             fills,
             filled,
+            maker_fills,
             cancels,
             amends,
             decreases,
@@ -574,6 +711,8 @@ impl RestServer {
             bad_requests: h.bad_requests,
             private_published: h.private_published,
             private_dropped: h.private_dropped,
+            market_data_applied,
+            market_data_refused,
         }
     }
 
@@ -603,33 +742,47 @@ impl RestServer {
         self.shared.lock().ex.position(ticker)
     }
 
-    /// The server's book of `ticker` (outside liquidity plus the account's resting orders).
-    pub fn book(&self, ticker: &str) -> Option<BookLevels> {
-        self.shared.lock().ex.book_levels(ticker)
+    /// Every execution of the account's orders so far, in execution order, with the
+    /// `fee_cost` its `fill` message carried and what the balance was charged.
+    pub fn fills(&self) -> Vec<ExchangeFill> {
+        self.shared.lock().ex.fills().to_vec()
     }
 
-    /// Replaces the outside liquidity of `ticker` with `bids` / `asks` (YES scale); the
-    /// account's resting orders stay. Errors: unknown market, off-grid or negative levels, or a
-    /// book that would cross (including against the account's resting orders).
+    /// The server's book of `ticker` as a client sees it: the matcher's view of the outside
+    /// liquidity (the market data applied so far, less what the account took) plus the
+    /// account's resting orders, level by level.
+    pub fn book(&self, ticker: &str) -> Option<BookLevels> {
+        let mut g = self.shared.lock();
+        self.shared.catch_up(&mut g);
+        g.ex.book_levels(ticker)
+    }
+
+    /// Replaces the outside liquidity of `ticker` with `bids` / `asks` (YES scale), now: a
+    /// snapshot for the matcher. The account's resting orders stay; those the new book crosses
+    /// fill as makers (published as for [`RestServer::external_trade`]). Errors: unknown market,
+    /// off-grid or negative levels, a crossed book.
     pub fn set_book(&self, ticker: &str, bids: &[(Price, Qty)], asks: &[(Price, Qty)]) -> io::Result<()> {
-        self.shared.lock().ex.set_book(ticker, bids, asks)
+        let mut g = self.shared.lock();
+        self.shared.catch_up(&mut g);
+        let now = self.shared.clock.now_ns();
+        let r = g.ex.set_book(ticker, bids, asks, now);
+        self.shared.catch_up(&mut g);
+        r
     }
 
     /// An outside taker trades up to `qty` against `side` of `ticker` (`Bid`: sells into bids
-    /// priced ≥ `limit`; `Ask`: buys asks priced ≤ `limit`), best level first, outside liquidity
-    /// ahead of the account's resting orders, which fill as makers (each maker fill publishes a
-    /// `fill` with `is_taker: false`, then the order's `user_order`, before this returns).
-    /// Returns the quantity traded.
+    /// priced ≥ `limit`; `Ask`: buys asks priced ≤ `limit`), now, best level first. Each level
+    /// is a trade print for the matcher (its whole displayed size, up to what is left of `qty`),
+    /// so outside liquidity queued ahead of the account's resting orders goes first and those
+    /// fill as makers by their queue position; each maker fill publishes a `fill` with
+    /// `is_taker: false`, then the order's `user_order`, before this returns (or later with
+    /// [`PrivateTiming::Delayed`]). Returns the quantity traded.
     pub fn external_trade(&self, ticker: &str, side: BookSide, limit: Price, qty: Qty) -> io::Result<Qty> {
         let mut g = self.shared.lock();
-        let r = g.ex.external_trade(ticker, side, limit, qty);
-        let timing = match g.faults.private_timing {
-            PrivateTiming::Delayed(d) => PrivateTiming::Delayed(d),
-            _ => PrivateTiming::BeforeResponse,
-        };
-        let later = self.shared.route_private(&mut g, timing);
-        drop(g);
-        self.shared.publish_later(later);
+        self.shared.catch_up(&mut g);
+        let now = self.shared.clock.now_ns();
+        let r = g.ex.external_trade(ticker, side, limit, qty, now);
+        self.shared.catch_up(&mut g);
         r
     }
 
@@ -642,8 +795,67 @@ impl RestServer {
     pub fn stop(&mut self) {
         let Some(accept) = self.accept.take() else { return };
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         let _ = accept.join();
+        if let Some(t) = self.clock_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Longest the clock thread sleeps without market data due.
+const CLOCK_IDLE: Duration = Duration::from_millis(50);
+
+/// The exchange's clock thread: applies queued market data when its exchange time comes (the
+/// feed delay may put it in the future), so resting orders fill from the replay even when no
+/// request arrives.
+fn clock_loop(shared: &Shared) {
+    let mut g = shared.lock();
+    while !shared.stop.load(Ordering::SeqCst) {
+        shared.catch_up(&mut g);
+        let now = shared.clock.now_ns();
+        let wait = match g.ex.next_pending_ns() {
+            // Due but held back by a command in flight: that command's thread moves it.
+            Some(t) if t <= now => CLOCK_IDLE,
+            Some(t) => Duration::from_nanos(t - now).min(CLOCK_IDLE),
+            None => CLOCK_IDLE,
+        };
+        g = shared.wait(g, wait);
+    }
+}
+
+/// A [`RestServer`]'s exchange as seen by the WebSocket replay that drives it
+/// ([`crate::server::WsServerConfig::exchange`], set by [`crate::server::LinkedServers`]):
+/// every `orderbook_snapshot`, `orderbook_delta` and (non-block) `trade` the replay releases is
+/// handed to the exchange's matcher when released; the feed delay of
+/// [`RestServerConfig::latency`] is then how long its frame takes to reach the client. Cheap to
+/// clone; keeps the exchange alive, not its listener.
+#[derive(Clone)]
+pub struct ExchangeLink {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ExchangeLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeLink").finish_non_exhaustive()
+    }
+}
+
+impl ExchangeLink {
+    /// One market-data input of market `market` (the recording header's index), published by
+    /// the exchange now: queued for now and applied at once unless a command that arrived
+    /// earlier is still in flight (maker fills published). Returns the feed delay drawn for it,
+    /// ns: how long its frame takes to reach the client.
+    pub(crate) fn market_data(&self, market: usize, md: MarketData) -> u64 {
+        let mut g = self.shared.lock();
+        let now = self.shared.clock.now_ns();
+        let feed = g.latency.feed_ns();
+        g.ex.enqueue_market_data(now, market, md);
+        self.shared.catch_up(&mut g);
+        drop(g);
+        self.shared.wake.notify_all();
+        feed
     }
 }
 
@@ -1078,30 +1290,77 @@ fn handle(shared: &Shared, req: &Request) -> Handled {
             return Handled::now(Reply::error(&e, shape), delay);
         }
     };
-    let now = unix_now_ms();
     let q = parse_query(query);
-    let ex = &mut st.ex;
     let mut swallow = false;
-    let result: Result<Reply, ApiError> = match route {
-        Route::Create => {
-            if !st.faults.reject_creates.is_empty() {
-                let r = st.faults.reject_creates.remove(0);
-                st.http.scripted_rejects += 1;
-                let e = ApiError { status: r.status, code: r.code, message: r.message, details: r.details };
-                return Handled::now(Reply::error(&e, r.shape), delay);
-            }
-            if let Some(n) = st.faults.never_answer_create {
-                if n <= 1 {
-                    st.faults.never_answer_create = None;
-                    st.http.never_answered += 1;
-                    swallow = true;
-                } else {
-                    st.faults.never_answer_create = Some(n - 1);
-                }
-            }
-            json_body(&req.body).and_then(|b| ex.create(&b, now))
+    if matches!(route, Route::Create) {
+        if !st.faults.reject_creates.is_empty() {
+            let r = st.faults.reject_creates.remove(0);
+            st.http.scripted_rejects += 1;
+            let e = ApiError { status: r.status, code: r.code, message: r.message, details: r.details };
+            return Handled::now(Reply::error(&e, r.shape), delay);
         }
-        Route::BatchCreate => json_body(&req.body).and_then(|b| ex.batch_create(&b, now)),
+        if let Some(n) = st.faults.never_answer_create {
+            if n <= 1 {
+                st.faults.never_answer_create = None;
+                st.http.never_answered += 1;
+                swallow = true;
+            } else {
+                st.faults.never_answer_create = Some(n - 1);
+            }
+        }
+    }
+    // Order commands meet the matcher at their arrival (read time + entry delay), in arrival
+    // order; reads see the exchange as it is now.
+    let is_command = matches!(
+        route,
+        Route::Create
+            | Route::BatchCreate
+            | Route::Cancel(_)
+            | Route::BatchCancel
+            | Route::CancelAll
+            | Route::Amend(_)
+            | Route::Decrease(_)
+    );
+    let read_ns = shared.clock.now_ns();
+    let (at, flight, respond_after) = if is_command {
+        let entry = st.latency.entry_ns();
+        let response = st.latency.response_ns();
+        let at = read_ns.saturating_add(entry);
+        let flight = (at, st.next_command);
+        st.next_command += 1;
+        st.in_flight.insert(flight);
+        (at, Some(flight), Duration::from_nanos(response))
+    } else {
+        (read_ns, None, Duration::ZERO)
+    };
+    if let Some(flight) = flight {
+        // Until the arrival time has come and every command that arrived earlier is applied.
+        loop {
+            let now = shared.clock.now_ns();
+            if now >= at && g.in_flight.first() == Some(&flight) {
+                break;
+            }
+            let wait = if now < at { Duration::from_nanos(at - now) } else { Duration::from_millis(1) };
+            g = shared.wait(g, wait.min(POLL));
+        }
+    }
+    let st = &mut *g;
+    // The market data that reached the exchange before this request did (its fills published
+    // as market-data fills), then the request itself at its arrival time.
+    let h = st.horizon(at);
+    st.ex.advance(h);
+    {
+        let timing = match st.faults.private_timing {
+            PrivateTiming::Delayed(d) => PrivateTiming::Delayed(d),
+            _ => PrivateTiming::BeforeResponse,
+        };
+        let later = shared.route_private(st, timing);
+        shared.publish_later(later);
+    }
+    let ex = &mut st.ex;
+    let result: Result<Reply, ApiError> = match route {
+        Route::Create => json_body(&req.body).and_then(|b| ex.create(&b, at)),
+        Route::BatchCreate => json_body(&req.body).and_then(|b| ex.batch_create(&b, at)),
         Route::Cancel(id) => {
             let xi = match q.get("exchange_index").map(String::as_str) {
                 None | Some("") => Ok(None),
@@ -1110,16 +1369,16 @@ fn handle(shared: &Shared, req: &Request) -> Handled {
                 }),
             };
             let ticker = q.get("market_ticker").map(String::as_str).filter(|t| !t.is_empty());
-            xi.and_then(|xi| ex.cancel(id, ticker, xi, now))
+            xi.and_then(|xi| ex.cancel(id, ticker, xi, at))
         }
-        Route::BatchCancel => json_body(&req.body).and_then(|b| ex.batch_cancel(&b, now)),
-        Route::CancelAll => Ok(ex.cancel_all(now)),
-        Route::Amend(id) => json_body(&req.body).and_then(|b| ex.amend(id, &b, now)),
-        Route::Decrease(id) => json_body(&req.body).and_then(|b| ex.decrease(id, &b, now)),
-        Route::Orders => ex.get_orders(&q, now),
-        Route::Order(id) => ex.get_order(id, now),
-        Route::Positions => ex.get_positions(&q, now),
-        Route::Balance => Ok(ex.get_balance(now)),
+        Route::BatchCancel => json_body(&req.body).and_then(|b| ex.batch_cancel(&b, at)),
+        Route::CancelAll => Ok(ex.cancel_all(at)),
+        Route::Amend(id) => json_body(&req.body).and_then(|b| ex.amend(id, &b, at)),
+        Route::Decrease(id) => json_body(&req.body).and_then(|b| ex.decrease(id, &b, at)),
+        Route::Orders => ex.get_orders(&q, at),
+        Route::Order(id) => ex.get_order(id, at),
+        Route::Positions => ex.get_positions(&q, at),
+        Route::Balance => Ok(ex.get_balance(at)),
     };
     let reply = match result {
         Ok(r) => r,
@@ -1130,6 +1389,15 @@ fn handle(shared: &Shared, req: &Request) -> Handled {
     };
     let timing = st.faults.private_timing;
     let later = shared.route_private(st, timing);
+    if let Some(flight) = flight {
+        st.in_flight.remove(&flight);
+        shared.wake.notify_all();
+    }
+    let delay = match (delay, respond_after.is_zero()) {
+        (d, true) => d,
+        (None, false) => Some(respond_after),
+        (Some(d), false) => Some(d + respond_after),
+    };
     Handled { reply, swallow, delay, later }
 }
 

@@ -179,16 +179,29 @@ impl Session {
         self.data.first_ns
     }
 
-    /// Replays the next recording event: updates the book and appends what the subscriptions
-    /// get. Does nothing once the recording is exhausted.
-    pub(crate) fn step(&mut self, out: &mut Vec<OutFrame>) {
+    /// The index of the next recording event this session replays.
+    pub(crate) fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Moves the replay to event `target` without sending anything: the books take every
+    /// skipped event (a session joining a linked replay that is already under way starts from
+    /// its clock). Only before the replay started (no streaming subscription yet); does nothing
+    /// when `target` is behind the cursor.
+    pub(crate) fn skip_to(&mut self, target: usize) {
         let data = Arc::clone(&self.data);
-        let Some(ev) = data.events.get(self.cursor) else { return };
-        self.cursor += 1;
-        match &ev.kind {
-            EventKind::Snapshot { market, bids, asks, frame } => {
+        while self.cursor < target.min(data.events.len()) {
+            self.apply_book(&data.events[self.cursor].kind);
+            self.cursor += 1;
+        }
+    }
+
+    /// Applies one event to this session's copy of the books.
+    fn apply_book(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::Snapshot { market, bids, asks, .. } => {
                 let m = *market;
-                let book = self.books[m].get_or_insert_with(|| Book::new(data.grids[m]));
+                let book = self.books[m].get_or_insert_with(|| Book::new(self.data.grids[m]));
                 // A crossed recorded snapshot is still the exchange's word: keep its levels.
                 if book.replace(bids.iter().copied(), asks.iter().copied()).is_err() {
                     book.clear();
@@ -199,6 +212,26 @@ impl Session {
                         let _ = book.set_level(strike_sdk::book::BookSide::Ask, p, q);
                     }
                 }
+            }
+            EventKind::Delta { market, side, price, delta, .. } => {
+                if let Some(book) = self.books[*market].as_mut() {
+                    let _ = book.apply_delta(*side, *price, *delta);
+                }
+            }
+            EventKind::Trade { .. } => {}
+        }
+    }
+
+    /// Replays the next recording event: updates the book and appends what the subscriptions
+    /// get. Does nothing once the recording is exhausted.
+    pub(crate) fn step(&mut self, out: &mut Vec<OutFrame>) {
+        let data = Arc::clone(&self.data);
+        let Some(ev) = data.events.get(self.cursor) else { return };
+        self.cursor += 1;
+        match &ev.kind {
+            EventKind::Snapshot { market, frame, .. } => {
+                let m = *market;
+                self.apply_book(&ev.kind);
                 for sub in self.subs.iter_mut().filter(|s| s.channel == Channel::Orderbook && s.markets.contains(&m)) {
                     let seq = sub.next_seq();
                     out.push(OutFrame {
@@ -209,10 +242,12 @@ impl Session {
                     sub.live.insert(m);
                 }
             }
-            EventKind::Delta { market, side, price, delta, frame } => {
+            EventKind::Delta { market, frame, .. } => {
                 let m = *market;
-                let Some(book) = self.books[m].as_mut() else { return };
-                let _ = book.apply_delta(*side, *price, *delta);
+                if self.books[m].is_none() {
+                    return;
+                }
+                self.apply_book(&ev.kind);
                 for sub in self.subs.iter_mut().filter(|s| s.channel == Channel::Orderbook && s.live.contains(&m)) {
                     let seq = sub.next_seq().unwrap_or(0);
                     if self.skip_seq.is_some_and(|k| seq >= k) {
@@ -226,7 +261,7 @@ impl Session {
                     });
                 }
             }
-            EventKind::Trade { market, frame } => {
+            EventKind::Trade { market, frame, .. } => {
                 for sub in self.subs.iter().filter(|s| s.channel == Channel::Trade && s.covers(*market)) {
                     out.push(OutFrame { text: frame.render(sub.sid, None, false), ty: "trade", data: true });
                 }

@@ -26,7 +26,8 @@
 //!
 //! ## Replay model
 //! Each session replays the recording from its start; the replay clock starts at the session's
-//! first `subscribe` to a streaming channel (`orderbook_delta` or `trade`). The session keeps its
+//! first `subscribe` to a streaming channel (`orderbook_delta` or `trade`). (A linked server
+//! shares one clock among its sessions instead: *Linked replay* below.) The session keeps its
 //! own copy of every market's book ([`strike_sdk::book::Book`]), updated by every orderbook frame
 //! of the recording whether or not a subscription covers the market: the exchange's state at the
 //! replay time.
@@ -46,6 +47,22 @@
 //! other channels Kalshi knows are acknowledged and stay silent (`ticker`, `market_positions`,
 //! lifecycle, order groups, ...); `orderbook_delta` requires tickers. A recording's frames other
 //! than snapshots, deltas and trades are not served.
+//!
+//! ## Linked replay
+//! With [`WsServerConfig::exchange`] (set by [`crate::server::LinkedServers`]) the server is
+//! one exchange's market-data feed, so it replays the recording once: the sessions share one
+//! replay clock, started by the first streaming `subscribe` of any session, and one position in
+//! the recording. The first session to send an event *releases* it: the event is handed to the
+//! exchange (an [`ExchangeLink`], which applies it now) and its frames are written the feed
+//! delay of the exchange's latency model later (zero by default). A connection keeps its frames
+//! in order: while a frame is held for the feed delay, everything after it on that connection
+//! (command answers, private messages) waits behind it. A session whose replay starts later (a second client, or a client
+//! reconnecting after a drop) first moves its books silently to the released position, so its
+//! snapshots show the book as it stands on the shared clock, then sends what it has not yet
+//! sent of the released events at once and the rest when due; with
+//! [`Pacing::AsFastAsPossible`] the fastest session drives the clock. So a reconnecting client
+//! resumes from where the exchange is, and no event reaches the exchange twice. Before the
+//! replay starts the exchange shows the recording's opening book.
 //!
 //! ## Private channels
 //! `fill` and `user_orders` carry the account's own executions and order changes, published by
@@ -74,11 +91,13 @@ use super::auth::{unix_now_ms, verify_request, ApiKey, AuthHeaders, DEFAULT_MAX_
 use super::faults::{oversized_frame, Faults, GARBLED_FRAME};
 use super::private::{PrivateFeed, PrivateMsg};
 use super::replay::ReplayData;
+use super::rest::ExchangeLink;
 use super::session::{OutFrame, Session};
 use super::stats::{ConnEnd, ServerStats};
 use super::tls::TestCert;
 use crate::recording::Recording;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,6 +179,12 @@ pub struct WsServerConfig {
     /// [`crate::server::LinkedServers`]): sessions forward them to their `fill` and
     /// `user_orders` subscriptions. `None` (the default): those channels stay silent.
     pub private: Option<PrivateFeed>,
+    /// The exchange this replay drives ([`crate::server::RestServer::link`]; set by
+    /// [`crate::server::LinkedServers`]): the sessions share one replay clock and every
+    /// orderbook and trade frame released on it is handed to the exchange's matcher (module
+    /// docs, *Linked replay*). `None` (the default): every session replays the recording on its
+    /// own.
+    pub exchange: Option<ExchangeLink>,
     /// The address to listen on (`127.0.0.1:0`: loopback, an ephemeral port).
     pub bind: SocketAddr,
 }
@@ -182,6 +207,7 @@ impl std::fmt::Debug for WsServerConfig {
             .field("max_frame_size", &self.max_frame_size)
             .field("faults", &self.faults)
             .field("private", &self.private)
+            .field("exchange", &self.exchange)
             .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
@@ -201,9 +227,21 @@ impl WsServerConfig {
             faults: Faults::none(),
             cert: None,
             private: None,
+            exchange: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
+}
+
+/// The replay clock the sessions of a linked server share (module docs, *Linked replay*).
+#[derive(Default)]
+struct Timeline {
+    /// `(instant, recv_ns)` the shared replay clock started at (the first streaming
+    /// `subscribe` of any session).
+    base: Option<(Instant, u64)>,
+    /// Recording events released so far: events `0..released` have been sent by some session
+    /// and handed to the exchange.
+    released: usize,
 }
 
 /// What every connection thread shares.
@@ -219,6 +257,14 @@ struct Shared {
     stop: AtomicBool,
     stats: Arc<ServerStats>,
     private: Option<PrivateFeed>,
+    exchange: Option<ExchangeLink>,
+    timeline: Mutex<Timeline>,
+}
+
+impl Shared {
+    fn timeline(&self) -> std::sync::MutexGuard<'_, Timeline> {
+        self.timeline.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct ConnHandle {
@@ -272,6 +318,8 @@ impl WsServer {
             stop: AtomicBool::new(false),
             stats: Arc::new(ServerStats::default()),
             private: cfg.private,
+            exchange: cfg.exchange,
+            timeline: Mutex::new(Timeline::default()),
         });
         let sh = Arc::clone(&shared);
         let accept =
@@ -452,6 +500,7 @@ fn serve_connection(shared: &Shared, sock: TcpStream, peer: SocketAddr) {
         replay_base: None,
         next_ping: shared.ping_interval.map(|d| Instant::now() + d),
         private,
+        held: VecDeque::new(),
     };
     let end = match conn.run() {
         Ok(end) => end,
@@ -482,6 +531,9 @@ struct Conn<'a> {
     next_ping: Option<Instant>,
     /// This session's receiver on the server's [`PrivateFeed`].
     private: Option<Receiver<Arc<PrivateMsg>>>,
+    /// Frames on their way to the client (a linked replay's feed delay), in order, with the
+    /// time each is due.
+    held: VecDeque<(Instant, OutFrame)>,
 }
 
 fn would_block(e: &tungstenite::Error) -> bool {
@@ -503,6 +555,9 @@ impl Conn<'_> {
             let mut next = now + POLL_INTERVAL;
             if let Some(due) = self.next_frame_due() {
                 next = next.min(due);
+            }
+            if let Some((due, _)) = self.held.front() {
+                next = next.min(*due);
             }
             if let Some(p) = self.next_ping {
                 next = next.min(p);
@@ -528,14 +583,19 @@ impl Conn<'_> {
                     });
                 }
             }
+            if let Flow::End(e) = self.send_held()? {
+                return Ok(e);
+            }
             let mut n = 0;
             while n < BATCH && self.next_frame_due().is_some_and(|d| d <= Instant::now()) {
                 if self.shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let mut out = Vec::new();
+                let idx = self.session.cursor();
                 self.session.step(&mut out);
-                if let Flow::End(e) = self.send_all(out)? {
+                let feed = self.release(idx);
+                if let Flow::End(e) = self.emit(out, feed)? {
                     return Ok(e);
                 }
                 n += 1;
@@ -544,10 +604,58 @@ impl Conn<'_> {
         }
     }
 
+    /// Linked replay: the first session to send event `idx` releases it to the exchange (under
+    /// the timeline lock, so the exchange takes the events in order). Returns how long its
+    /// frames travel to the client: the feed delay drawn by the exchange's latency model for a
+    /// released event; zero for an event another session released (catching up) and without a
+    /// link.
+    fn release(&self, idx: usize) -> Duration {
+        let Some(link) = &self.shared.exchange else { return Duration::ZERO };
+        let mut tl = self.shared.timeline();
+        if idx != tl.released {
+            return Duration::ZERO;
+        }
+        tl.released += 1;
+        match self.shared.data.events.get(idx).and_then(|e| e.market_data()) {
+            Some((m, md)) => Duration::from_nanos(link.market_data(m, md)),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// Sends `out` after `delay` (the feed delay of a linked replay), keeping the connection's
+    /// frames in order: once a frame is held, every later one queues behind it.
+    fn emit(&mut self, out: Vec<OutFrame>, delay: Duration) -> tungstenite::Result<Flow> {
+        if delay.is_zero() && self.held.is_empty() {
+            return self.send_all(out);
+        }
+        let mut due = Instant::now() + delay;
+        if let Some((last, _)) = self.held.back() {
+            due = due.max(*last);
+        }
+        self.held.extend(out.into_iter().map(|f| (due, f)));
+        Ok(Flow::Continue)
+    }
+
+    /// Sends the held frames whose time has come.
+    fn send_held(&mut self) -> tungstenite::Result<Flow> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        while self.held.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, f)) = self.held.pop_front() {
+                out.push(f);
+            }
+        }
+        self.send_all(out)
+    }
+
     /// When the next recording event is due, if the replay runs and has events left.
     fn next_frame_due(&self) -> Option<Instant> {
         let (t0, ns0) = self.replay_base?;
         let ns = self.session.next_event_ns()?;
+        if self.shared.exchange.is_some() && self.session.cursor() < self.shared.timeline().released {
+            // Already released by another session: catching up.
+            return Some(t0);
+        }
         Some(match self.shared.pacing {
             Pacing::AsFastAsPossible => t0,
             Pacing::Recorded { speed } => t0 + Duration::from_secs_f64(ns.saturating_sub(ns0) as f64 / 1e9 / speed),
@@ -562,7 +670,7 @@ impl Conn<'_> {
         for m in &msgs {
             self.session.private(m, &mut out);
         }
-        self.send_all(out)
+        self.emit(out, Duration::ZERO)
     }
 
     /// Reads what the client sent, waiting at most `wait` for the first frame, then answers it.
@@ -613,6 +721,11 @@ impl Conn<'_> {
             return Err(e);
         }
         self.ws.flush()?;
+        if !texts.is_empty() && self.shared.exchange.is_some() && !self.session.started() {
+            // A session joining a linked replay under way starts from the shared clock.
+            let released = self.shared.timeline().released;
+            self.session.skip_to(released);
+        }
         if !texts.is_empty() {
             // Deliver what was published before these commands under the old subscriptions,
             // then mark where new private subscriptions start.
@@ -627,11 +740,15 @@ impl Conn<'_> {
             self.shared.stats.update(self.index, |c| c.commands += 1);
             let mut out = Vec::new();
             self.session.handle_command(&t, &mut out);
-            if let Flow::End(e) = self.send_all(out)? {
+            if let Flow::End(e) = self.emit(out, Duration::ZERO)? {
                 return Ok(Flow::End(e));
             }
             if self.replay_base.is_none() && self.session.started() {
-                self.replay_base = Some((Instant::now(), self.session.origin_ns()));
+                let base = (Instant::now(), self.session.origin_ns());
+                self.replay_base = Some(match self.shared.exchange {
+                    Some(_) => *self.shared.timeline().base.get_or_insert(base),
+                    None => base,
+                });
                 if let Flow::End(e) = self.after_data_frame()? {
                     return Ok(Flow::End(e));
                 }
