@@ -184,6 +184,7 @@ pub fn run(
         let mut rc = crate::gateway::rest::RestConfig::new(&base, tls_for(v)?, &creds.key_id);
         rc.request_timeout = Duration::from_secs(5);
         rc.tier = cfg.rate_limit_tier;
+        rc.account_precision = cfg.account_precision;
         let metas = strike_sim::universe::UniverseData::from_header(&header)
             .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "))?
             .markets;
@@ -789,6 +790,7 @@ pub fn run_simulated(
     let mut rcfg = crate::gateway::rest::RestConfig::new(&srv.rest.url(), tls, SIM_KEY_ID);
     rcfg.connect_addr = Some(srv.rest.addr());
     rcfg.request_timeout = Duration::from_secs(5);
+    rcfg.account_precision = cfg.account_precision;
     // The account's token buckets refill on the wall clock; a replay faster than real time
     // compresses the market's clock, not theirs, and the simulator enforces no limit: so only a
     // real-time replay keeps the configured tier, a faster one gets the highest.
