@@ -839,6 +839,10 @@ pub fn run_simulated(
     if refused > 0 {
         r.faults.insert("sim.auth_refused".into(), refused);
     }
+    outcome.wire = Some(crate::pipeline::WireStamps {
+        frames_sent_ns: ws_srv.data_frame_times(),
+        creates_read_ns: srv.rest.create_read_times(),
+    });
     drop(srv); // the last handle: both servers stop
     Ok(outcome)
 }

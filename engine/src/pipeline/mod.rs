@@ -102,6 +102,22 @@ pub struct RunOutcome {
     pub order_log: Vec<SentOrder>,
     /// Every stage's latency histograms, merged (for `.hgrm` export).
     pub latency: Latency,
+    /// The simulator's wire stamps, for a run against the in-process loopback simulator
+    /// ([`crate::live::run_simulated`]); `None` otherwise.
+    pub wire: Option<WireStamps>,
+}
+
+/// Wire stamps the loopback simulator took during a run, on one monotonic clock
+/// ([`strike_sim::server::stats::wire_ns`], ns): when it handed each market-data frame to its
+/// socket, and when it had read each create request. A create paired with the last frame sent
+/// before it gives the wire-to-wire latency (frame on the wire → order on the wire) when the
+/// frames are spaced wider than the engine's reaction (the `wire_to_wire` bench).
+#[derive(Clone, Debug, Default)]
+pub struct WireStamps {
+    /// Each data frame sent, in order, ns.
+    pub frames_sent_ns: Vec<u64>,
+    /// Each create request read, in order, ns.
+    pub creates_read_ns: Vec<u64>,
 }
 
 /// Replays `recording` through feed → trader → paper venue with `plugins`, in the configured
@@ -702,7 +718,7 @@ impl<S: FrameSource> Pipeline<S> {
             Venue::Matched(v) => v.order_log.take().unwrap_or_default(),
             Venue::Live(_) => Vec::new(),
         };
-        RunOutcome { report, order_log, latency }
+        RunOutcome { report, order_log, latency, wire: None }
     }
 }
 

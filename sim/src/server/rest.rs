@@ -461,6 +461,8 @@ struct State {
     /// Order commands read but not yet applied: `(arrival time, number)`.
     in_flight: BTreeSet<(u64, u64)>,
     next_command: u64,
+    /// [`super::stats::wire_ns`] when each create request had been read.
+    create_read_ns: Vec<u64>,
 }
 
 impl State {
@@ -622,6 +624,7 @@ impl RestServer {
                 latency: cfg.latency,
                 in_flight: BTreeSet::new(),
                 next_command: 0,
+                create_read_ns: Vec::new(),
             }),
             wake: Condvar::new(),
             clock,
@@ -665,6 +668,14 @@ impl RestServer {
     /// The TLS identity; clients trust [`TestCert::cert_der`].
     pub fn cert(&self) -> &Arc<TestCert> {
         &self.cert
+    }
+
+    /// When each create request (`POST /portfolio/events/orders`) had been read, in
+    /// [`super::stats::wire_ns`] (at most [`super::stats::MAX_WIRE_STAMPS`]): with the WebSocket
+    /// server's [`super::ServerStats::data_frame_times`], the wire-to-wire latency of a client in
+    /// this process.
+    pub fn create_read_times(&self) -> Vec<u64> {
+        self.shared.lock().create_read_ns.clone()
     }
 
     /// A snapshot of the counters.
@@ -1250,6 +1261,7 @@ impl Handled {
 
 /// Answers one request.
 fn handle(shared: &Shared, req: &Request) -> Handled {
+    let read_wire_ns = super::stats::wire_ns();
     let shape = shared.error_shape;
     let (path, query) = req.target.split_once('?').unwrap_or((req.target.as_str(), ""));
     let routed = route(&req.method, path);
@@ -1258,6 +1270,9 @@ fn handle(shared: &Shared, req: &Request) -> Handled {
     };
     let mut g = shared.lock();
     let st = &mut *g;
+    if matches!(routed, Ok((Route::Create, _))) && st.create_read_ns.len() < super::stats::MAX_WIRE_STAMPS {
+        st.create_read_ns.push(read_wire_ns);
+    }
     *st.http.requests.entry(format!("{} {template}", req.method)).or_default() += 1;
     let delay = st.faults.response_delay;
     if let Err(e) = &req.auth {

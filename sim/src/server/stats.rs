@@ -50,6 +50,19 @@ impl ConnStats {
 struct Inner {
     conns: Vec<ConnStats>,
     rejected: Vec<String>,
+    data_sent_ns: Vec<u64>,
+}
+
+/// Most wire stamps a server keeps ([`ServerStats::data_frame_times`],
+/// [`super::RestServer::create_read_times`]); later ones are not kept.
+pub const MAX_WIRE_STAMPS: usize = 1 << 20;
+
+/// Monotonic nanoseconds since the first call in this process: the clock of the simulator's wire
+/// stamps (a data frame written to its socket, a create request read), so that a client in the
+/// same process can measure wire-to-wire latency with both ends on one clock.
+pub fn wire_ns() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
 }
 
 /// Counters of the whole server, shared with its connection threads. Every read is a snapshot.
@@ -106,6 +119,20 @@ impl ServerStats {
     pub(crate) fn update(&self, index: usize, f: impl FnOnce(&mut ConnStats)) {
         if let Some(c) = self.lock().conns.get_mut(index) {
             f(c)
+        }
+    }
+
+    /// When each data frame (`orderbook_snapshot`, `orderbook_delta`, `trade`, ...) of every
+    /// session was handed to its socket, [`wire_ns`], in send order (at most
+    /// [`MAX_WIRE_STAMPS`]).
+    pub fn data_frame_times(&self) -> Vec<u64> {
+        self.lock().data_sent_ns.clone()
+    }
+
+    pub(crate) fn stamp_data_frame(&self, ns: u64) {
+        let mut g = self.lock();
+        if g.data_sent_ns.len() < MAX_WIRE_STAMPS {
+            g.data_sent_ns.push(ns);
         }
     }
 

@@ -765,7 +765,13 @@ impl Conn<'_> {
                     std::thread::sleep(d);
                 }
             }
+            let data = f.data;
             self.ws.write(Message::text(f.text))?;
+            if data {
+                // the frame goes out on the flush right after this batch
+                self.ws.flush()?;
+                self.shared.stats.stamp_data_frame(super::stats::wire_ns());
+            }
             self.shared.stats.count_sent(self.index, f.ty, f.data);
             if f.data {
                 self.data_sent += 1;
