@@ -6,6 +6,8 @@
 //! - [`universe`]: turning a recording's market metadata into the SDK's market universe
 //!   (dense ids, grids, fees, outcome groups);
 //! - [`import`]: importers that turn other recorded data (REST book sweeps) into recordings;
+//! - [`stats`]: order-book statistics of a recording (event rates, spreads, depth, sizes) and of
+//!   trade-print tables, which the synthetic generator's defaults are measured against;
 //! - [`synth`]: the synthetic session generator behind the engine's embedded default;
 //! - [`matching`]: the I/O-free matcher of our orders against a replayed or generated book
 //!   (FOK / IoC / GTC, post-only, self-trade prevention, queue-position models, latency models,
@@ -21,6 +23,7 @@ pub mod import;
 pub mod matching;
 pub mod recording;
 pub mod server;
+pub mod stats;
 pub mod synth;
 pub mod universe;
 
