@@ -20,9 +20,11 @@
 //!   a log random walk and `τ` the time to close, monotone in `K` by construction.
 //! - **Quotes.** Market makers quote around a biased mid, `logit(q) = slope · logit(p)` with
 //!   [`SynthConfig::quote_logit_slope`] < 1: favourites trade a little cheap and longshots a
-//!   little rich, the favourite-longshot bias the `flb` strategy harvests. Spreads are 1–4 ticks
-//!   of the market's grid; each side keeps `min_levels..=max_levels` levels of 25–2,500
-//!   contracts, some of them fractional.
+//!   little rich, the favourite-longshot bias the `flb` strategy harvests. A requote posts a
+//!   spread of 1–4 ticks of the market's grid (1 tick 60 % of the time); each side keeps
+//!   `min_levels..=max_levels` levels of about 1–400 contracts, some of them fractional.
+//!   Rates, spreads, depth and sizes follow the real recordings' statistics: see
+//!   [`SynthConfig`] for which recording and what was measured.
 //! - **Events.** A Poisson stream of book events at [`SynthConfig::book_events_per_s`], each on a
 //!   uniformly drawn market: requotes toward the fair mid (forced when the fair mid has left the
 //!   spread), size churn at and behind the touch, depth maintenance, and trades. A trade takes
@@ -79,6 +81,18 @@ const MAX_BINS: u32 = 64;
 const MAX_STRIKES: u32 = 256;
 /// Most book events one session generates, whatever the rate and duration.
 const MAX_EVENTS: u64 = 2_000_000;
+/// Size range (contracts, log-uniform) of a level added behind the touch: ~1–400 puts the
+/// level-size median near the weather books' 15 contracts (see [`SynthConfig`]).
+const DEPTH_SIZE: (f64, f64) = (1.0, 400.0);
+/// Size range (contracts) of a fresh touch posted by a requote.
+const TOUCH_SIZE: (f64, f64) = (2.0, 300.0);
+/// Size range (contracts) of a churn add or partial cancel at an existing level: the median
+/// delta lands near the real 20–25 contracts (weather sweeps, prod capture).
+const CHURN_SIZE: (f64, f64) = (1.0, 100.0);
+/// Size range (contracts) of a new level posted by churn (at, behind or inside the touch).
+const NEW_LEVEL_SIZE: (f64, f64) = (2.0, 300.0);
+/// Size range (contracts) of a trade that does not take the whole touch.
+const TRADE_SIZE: (f64, f64) = (2.0, 400.0);
 /// Largest underlying value or strike step, cents ($10¹¹), so strike arithmetic cannot overflow.
 const MAX_UNDERLYING_CENTS: i64 = 10_000_000_000_000;
 
@@ -129,6 +143,36 @@ pub struct LadderSpec {
 
 /// What [`generate`] produces. [`SynthConfig::default`] is the engine's embedded default session.
 ///
+/// ## Where the defaults come from
+/// Measured with [`crate::stats::book_stats`] / [`crate::stats::trade_print_stats`] on the shared
+/// data (`$STRIKE_DATA_DIR/kalshi`), per market; checked in `sim/tests/synth.rs`
+/// (`real_recordings_measure_as_documented`; the default, seed 7, in
+/// `synthetic_default_statistics_fall_within_the_real_recordings`). Sources: **prod** = `ws_prod_mlb_wnba_2026-08-07`
+/// (12 live MLB/WNBA game books, 56 s); **demo** = `ws_demo_mm_session_2026-07-01` (5 demo-exchange
+/// books, 315 s; demo liquidity); **weather** = `rest_weather_books_2026-07/weather_books_2026-07-21`
+/// imported by [`crate::import::import_weather_sweeps`] (730 real weather-bracket books, 5 full-depth
+/// sweeps over 12 h); **KXINX/KXINXU** = `trades_kxinx_spx_brackets_2026-01_02` trade prints.
+///
+/// | statistic | prod | demo | weather | KXINX / KXINXU | default (seed 7) |
+/// | --- | ---: | ---: | ---: | ---: | ---: |
+/// | deltas /s /market | 0.36 | 1.83 | 0.0012¹ | – | 0.16 |
+/// | trades /s /market | – | – | – | 0.0017 / 0.0036² | 0.0034 |
+/// | trade size, median (p90), contracts | – | – | – | 12 (121) / 19 (183) | 15 (151) |
+/// | spread, ticks, median (p10–p90) | 1 (1–2) | 1 (1–1) | 1 (1–7) | – | 2 (1–3) |
+/// | levels per side, median (p90) | 47 (64) | 11 (22) | 18 (45) | – | 16 (31) |
+/// | level size, contracts, median (p10–p90) | 5,510 (146–57,807) | 49,744 (3,455–366,667) | 15 (1–232) | – | 30 (2–255) |
+/// | delta size, contracts, median | 25 | 1 | 20.6¹ | – | 23 |
+///
+/// ¹ net change between sweeps hours apart: a lower bound on the real event rate, and a delta
+/// there sums many real ones. ² trade-weighted over each market's first-to-last print (whole
+/// days, quiet hours included); no recording carries both the book and the trade channel, so
+/// the trade share of events is not measured directly (the default's is 2 %).
+///
+/// Known gaps: the default's spread median is 2 ticks where every recording's is 1 (its p90, 3,
+/// sits inside the real 2–7); the weather books' event rate is unknown (REST sweeps), so
+/// `book_events_per_s` sits between the sweep lower bound and the live-game prod capture; the
+/// ladder (`KXBTCD`) uses the weather-derived depth, not measured on crypto books.
+///
 /// Nonsensical values are clamped rather than refused (1–64 bins, 1–256 strikes, at least one
 /// level and one second; `Custom` grids become `linear_cent`; a non-positive or non-finite rate
 /// gives a session with snapshots only).
@@ -144,20 +188,36 @@ pub struct SynthConfig {
     pub ladders: Vec<LadderSpec>,
     /// Mean book events per second over all markets (Poisson). Each event emits about 1.3
     /// deltas on average; a session stops after 2,000,000 events whatever the rate.
+    /// Default 3.5/s = 0.16 deltas/s per market over 27 markets: inside the real range, from
+    /// the weather sweeps' lower bound 0.0012 to the prod live-game capture's 0.36 (12 markets →
+    /// 4.4 deltas/s); the demo session's 1.83 is bot liquidity. Kept rather than doubled to the
+    /// prod rate: a weather bracket in the morning is quieter than a game in progress.
     pub book_events_per_s: f64,
-    /// Share of book events that are trades, 0..1.
+    /// Share of book events that are trades, 0..1. Default 0.025 (was 0.04): 0.0034 trades/s per
+    /// market, inside the KXINX (0.0017) .. KXINXU (0.0036) trade-print rates. Trade sizes (a
+    /// quarter take the whole touch, the rest log-uniform 2–400 contracts capped by it) give a
+    /// median of 15 and p90 of 151 contracts against the prints' 12–19 and 121–183.
     pub trade_share: f64,
     /// Share of book events that are voluntary requotes (new spread around the fair mid), 0..1.
     /// Requotes are forced, whatever this share, when the fair mid has left the spread.
+    /// Not measured (no recording separates requotes from other deltas); it shapes the spread
+    /// statistics in the table above.
     pub requote_share: f64,
     /// Favourite-longshot bias of the quotes: `logit(quoted mid) = slope · logit(fair)`.
     /// 1.0 quotes fair values; below 1 pulls quotes toward $0.50.
     pub quote_logit_slope: f64,
-    /// Fewest price levels a market maker keeps per side (where the grid has room).
+    /// Fewest price levels a market maker keeps per side (where the grid has room). Default 10
+    /// (was 4): with `max_levels` 30 the default's median is 16 levels per side and p90 31,
+    /// against weather 18 / 45, demo 11 / 22 and prod 47 / 64 (it was 7 / 13, below them all).
+    /// Level sizes (behind the touch log-uniform 1–400 contracts; was 25–2,500) give a median of
+    /// 30 contracts, p10 2, p90 255, against the weather books' 15 / 1 / 232 (the old median was
+    /// 221); sports (prod 5,510) and demo books are far deeper.
     pub min_levels: u32,
-    /// Most price levels per side before the deepest is cancelled.
+    /// Most price levels per side before the deepest is cancelled. Default 30 (was 10); see
+    /// `min_levels`.
     pub max_levels: u32,
-    /// Smallest exchange-to-receive delay of a frame, microseconds.
+    /// Smallest exchange-to-receive delay of a frame, microseconds. Not measured: the real
+    /// captures stamp receipt in milliseconds only.
     pub feed_latency_min_us: u32,
     /// Largest exchange-to-receive delay of a frame, microseconds.
     pub feed_latency_max_us: u32,
@@ -165,7 +225,8 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     /// The embedded default: 45 minutes from 2026-07-21T13:00:00Z, three bracket events and one
-    /// ladder (27 markets), about 12k deltas and 400 trades (seed 7: 12,386 frames).
+    /// ladder (27 markets), about 12k deltas and 250 trades (seed 7: 12,267 frames; FLB in-process:
+    /// 138 orders, 59 fills, no fault).
     fn default() -> Self {
         let bracket =
             |series: &str, first: i32, mean: f64, sd0: f64, sd1: f64, s: PriceStructure, f: FeeType| BracketSpec {
@@ -198,11 +259,11 @@ impl Default for SynthConfig {
                 fee_type: FeeType::Quadratic,
             }],
             book_events_per_s: 3.5,
-            trade_share: 0.04,
+            trade_share: 0.025,
             requote_share: 0.2,
             quote_logit_slope: 0.88,
-            min_levels: 4,
-            max_levels: 10,
+            min_levels: 10,
+            max_levels: 30,
             feed_latency_min_us: 1_500,
             feed_latency_max_us: 6_000,
         }
@@ -767,9 +828,9 @@ impl<'a> Gen<'a> {
         }
         let fl = self.fair_level(mi);
         let s = match self.rng.random::<f64>() {
-            x if x < 0.35 => 1,
-            x if x < 0.70 => 2,
-            x if x < 0.90 => 3,
+            x if x < 0.60 => 1,
+            x if x < 0.82 => 2,
+            x if x < 0.93 => 3,
             _ => 4,
         };
         let mut bid = fl - s / 2;
@@ -795,7 +856,7 @@ impl<'a> Gen<'a> {
         for (side, l) in [(BookSide::Bid, bid), (BookSide::Ask, ask)] {
             if let Some(p) = self.price_at(mi, l) {
                 if self.mkts[mi].book.size_at(side, p).is_zero() {
-                    let q = rand_qty(&mut self.rng, 10.0, 600.0);
+                    let q = rand_qty(&mut self.rng, TOUCH_SIZE.0, TOUCH_SIZE.1);
                     self.apply(mi, side, p, q, emit);
                 }
             }
@@ -849,7 +910,7 @@ impl<'a> Gen<'a> {
                 return;
             }
             let Some(p) = self.price_at(mi, l) else { return };
-            let q = rand_qty(&mut self.rng, 25.0, 2500.0);
+            let q = rand_qty(&mut self.rng, DEPTH_SIZE.0, DEPTH_SIZE.1);
             if !self.apply(mi, side, p, q, emit) {
                 return;
             }
@@ -872,7 +933,7 @@ impl<'a> Gen<'a> {
             }
             let (_, p, sz) = lv[idx];
             if self.rng.random_bool(0.5) {
-                let q = rand_qty(&mut self.rng, 5.0, 400.0);
+                let q = rand_qty(&mut self.rng, CHURN_SIZE.0, CHURN_SIZE.1);
                 self.delta(mi, side, p, q);
             } else if idx > 0 && self.rng.random_bool(0.3) {
                 self.delta(mi, side, p, -sz);
@@ -880,10 +941,10 @@ impl<'a> Gen<'a> {
                 let floor = if idx == 0 { Qty::contracts(1) } else { Qty(1) };
                 let room = sz.0 - floor.0;
                 if room > 0 {
-                    let q = rand_qty(&mut self.rng, 1.0, 400.0).0.min(room);
+                    let q = rand_qty(&mut self.rng, CHURN_SIZE.0, CHURN_SIZE.1).0.min(room);
                     self.delta(mi, side, p, Qty(-q));
                 } else {
-                    let q = rand_qty(&mut self.rng, 5.0, 400.0);
+                    let q = rand_qty(&mut self.rng, CHURN_SIZE.0, CHURN_SIZE.1);
                     self.delta(mi, side, p, q);
                 }
             }
@@ -911,7 +972,7 @@ impl<'a> Gen<'a> {
             };
             if inside && l >= 1 && l <= n - 2 {
                 if let Some(p) = self.price_at(mi, l) {
-                    let q = rand_qty(&mut self.rng, 10.0, 1500.0);
+                    let q = rand_qty(&mut self.rng, NEW_LEVEL_SIZE.0, NEW_LEVEL_SIZE.1);
                     self.delta(mi, side, p, q);
                 }
             }
@@ -940,7 +1001,11 @@ impl<'a> Gen<'a> {
         let Some((p, sz)) = self.mkts[mi].book.best(side) else {
             return;
         };
-        let count = if self.rng.random_bool(0.25) { sz } else { Qty(rand_qty(&mut self.rng, 1.0, 300.0).0.min(sz.0)) };
+        let count = if self.rng.random_bool(0.25) {
+            sz
+        } else {
+            Qty(rand_qty(&mut self.rng, TRADE_SIZE.0, TRADE_SIZE.1).0.min(sz.0))
+        };
         if count.0 <= 0 {
             return;
         }

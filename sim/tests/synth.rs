@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 use strike_sdk::{Book, BookSide, BookStatus, GroupKind, Price, Qty};
+use strike_sim::import::{default_actuals, import_weather_sweeps};
 use strike_sim::recording::Recording;
+use strike_sim::stats::{book_stats, trade_print_stats, BookStats};
 use strike_sim::synth::{generate, SynthConfig, BOOK_SID, TRADE_SID};
 use strike_sim::universe::UniverseData;
 
@@ -292,4 +294,86 @@ fn odd_configs_never_panic_and_stay_valid() {
     let (c, u, _) = replay(&rec);
     assert_eq!(u.len(), 6);
     assert!(c.deltas > 1_000 && c.trades > 100, "{c:?}");
+}
+
+/// The real recordings the generator's defaults follow, measured by [`strike_sim::stats`].
+fn real_stats() -> Vec<(&'static str, BookStats)> {
+    let k = strike_sim::data_dir().join("kalshi");
+    let read = |p: &str| {
+        Recording::read(&k.join(p)).unwrap_or_else(|e| panic!("{e}: set STRIKE_DATA_DIR to the shared data directory"))
+    };
+    let books = k.join("rest_weather_books_2026-07/weather_books_2026-07-21.jsonl.gz");
+    let (weather, _) = import_weather_sweeps(&books, &default_actuals(&books)).expect("weather day imports");
+    vec![
+        ("prod", book_stats(&read("ws_prod_mlb_wnba_2026-08-07/ws_orderbook_stream.json")).unwrap()),
+        ("demo", book_stats(&read("ws_demo_mm_session_2026-07-01/session.jsonl.gz")).unwrap()),
+        ("weather", book_stats(&weather).unwrap()),
+    ]
+}
+
+fn near(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 0.01 * want.abs().max(1e-9)
+}
+
+/// The numbers `SynthConfig`'s docs and the ranges below quote are what the recordings give:
+/// a change of the data or of the measurement shows up here first.
+#[test]
+fn real_recordings_measure_as_documented() {
+    for (name, s) in real_stats() {
+        let (sp, lv, ls, ds) =
+            (s.spread_ticks.unwrap(), s.levels_per_side.unwrap(), s.level_size.unwrap(), s.delta_size.unwrap());
+        let got = (s.markets, sp.median, sp.p90, lv.median, lv.p90, ls.median, ls.p90, ds.median);
+        let (markets, rate, want) = match name {
+            "prod" => (12, 0.3645, (12, 1.0, 2.0, 47.0, 64.0, 5510.0, 57807.0, 25.0)),
+            "demo" => (5, 1.830, (5, 1.0, 1.0, 11.0, 22.0, 49743.54, 366666.52, 1.0)),
+            _ => (730, 0.001154, (730, 1.0, 7.0, 18.0, 45.0, 15.0, 232.0, 20.56)),
+        };
+        assert_eq!(got, want, "{name}: {s:#?}");
+        assert_eq!((s.markets, s.refused, s.trades), (markets, 0, 0), "{name}");
+        assert!(near(s.deltas_per_s_per_market, rate), "{name}: {}", s.deltas_per_s_per_market);
+    }
+    let dir = strike_sim::data_dir().join("kalshi/trades_kxinx_spx_brackets_2026-01_02");
+    for (file, markets, rate, median, p90) in [
+        ("kalshi_kxinx_clean.csv.gz", 208, 0.001722, 12.0, 121.0),
+        ("kalshi_kxinxu_clean.csv.gz", 215, 0.003556, 19.0, 183.0),
+    ] {
+        let t = trade_print_stats(&dir.join(file)).unwrap();
+        let q = t.trade_size.unwrap();
+        assert_eq!((t.markets, q.median, q.p90), (markets, median, p90), "{file}: {t:#?}");
+        assert!(near(t.trades_per_s_per_market, rate), "{file}: {}", t.trades_per_s_per_market);
+    }
+}
+
+/// The embedded default (seed 7) measures inside the real recordings' ranges for every parameter
+/// `SynthConfig` documents, so an edit of the generator that drifts from the data fails here.
+/// Each range is written with its source (numbers from `real_recordings_measure_as_documented`).
+#[test]
+fn synthetic_default_statistics_fall_within_the_real_recordings() {
+    let s = book_stats(&generate(7, &SynthConfig::default())).unwrap();
+    let within = |what: &str, got: f64, lo: f64, hi: f64, src: &str| {
+        assert!((lo..=hi).contains(&got), "{what} = {got} is outside [{lo}, {hi}] ({src}); all: {s:#?}");
+    };
+    assert_eq!((s.refused, s.crossed_samples), (0, 0));
+    // book_events_per_s: deltas per second per market between the weather sweeps' net change
+    // (a lower bound: sweeps are hours apart) and the live-game prod capture
+    within("deltas/s/market", s.deltas_per_s_per_market, 0.0012, 0.3645, "weather 2026-07-21 .. prod capture");
+    // trade_share: trade prints per second per market, S&P 500 brackets .. thresholds
+    within("trades/s/market", s.trades_per_s_per_market, 0.0017, 0.0036, "KXINX .. KXINXU prints");
+    let t = s.trade_size.unwrap();
+    within("trade size median", t.median, 12.0, 19.0, "KXINX .. KXINXU prints");
+    within("trade size p90", t.p90, 121.0, 183.0, "KXINX .. KXINXU prints");
+    // spreads: every real median is 1 tick; p90 2 (prod) .. 7 (weather)
+    let sp = s.spread_ticks.unwrap();
+    within("spread median", sp.median, 1.0, 2.0, "real median 1 tick; at most one tick wider");
+    within("spread p90", sp.p90, 2.0, 7.0, "prod .. weather");
+    // min_levels / max_levels: levels per side, demo .. prod (weather 18 / 45)
+    let lv = s.levels_per_side.unwrap();
+    within("levels/side median", lv.median, 11.0, 47.0, "demo .. prod");
+    within("levels/side p90", lv.p90, 22.0, 64.0, "demo .. prod");
+    // depth sizes: level size, weather .. prod
+    let ls = s.level_size.unwrap();
+    within("level size median", ls.median, 15.0, 5510.0, "weather .. prod");
+    within("level size p90", ls.p90, 232.0, 57807.0, "weather .. prod");
+    // churn sizes: delta size median, demo .. prod (weather 20.56)
+    within("delta size median", s.delta_size.unwrap().median, 1.0, 25.0, "demo .. prod");
 }
