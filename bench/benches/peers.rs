@@ -2,7 +2,8 @@
 //! recorded Kalshi frames, in the same criterion groups (issue 5, part 4).
 //!
 //! - `cargo bench -p strike-bench --bench peers`: parse of `orderbook_delta` and
-//!   `orderbook_snapshot` (`ws_prod_mlb_wnba_2026-08-07`) by Strike's `FrameParser` against
+//!   `orderbook_snapshot` (`ws_prod_mlb_wnba_2026-08-07`) by Strike's `FrameParser` (deltas also
+//!   through `parse_simd`, the simd-json path without the hand-written fast path) against
 //!   serde_json and sonic-rs into borrowed derive structs (snapshots also through a
 //!   `DeserializeSeed` that fills a reused level buffer, as Strike does), and serde_json's `Value`
 //!   for the delta. Book update on the recorded delta streams (the prod capture and the demo
@@ -453,6 +454,7 @@ fn parse(c: &mut Criterion) {
     // Same output from every row, on every frame, before anything is timed.
     for d in &deltas {
         let want = p.parse(d, &u).1.expect("Strike parses every recorded delta");
+        assert_eq!(p.parse_simd(d, &u).1, Ok(want), "Strike's two paths on {}", String::from_utf8_lossy(d));
         let typed = serde_json::from_slice::<DeltaFrame>(d).ok().and_then(|f| conv.typed_delta(&f));
         assert_eq!(typed, Some(want), "serde_json typed vs Strike on {}", String::from_utf8_lossy(d));
         let sonic = sonic_rs::from_slice::<DeltaFrame>(d).ok().and_then(|f| conv.typed_delta(&f));
@@ -497,9 +499,14 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let n = deltas.len();
     let mut i = 0;
-    row(&mut g, &mut rows, "strike (simd-json tape walk)", || {
+    row(&mut g, &mut rows, "strike FrameParser (delta fast path)", || {
         i = (i + 1) % n;
         p.parse(black_box(&deltas[i]), &u).1
+    });
+    let mut i = 0;
+    row(&mut g, &mut rows, "strike FrameParser::parse_simd (no fast path)", || {
+        i = (i + 1) % n;
+        p.parse_simd(black_box(&deltas[i]), &u).1
     });
     let mut i = 0;
     row(&mut g, &mut rows, "serde_json typed (borrowed)", || {
@@ -532,7 +539,7 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let n = snaps.len();
     let mut j = 0;
-    row(&mut g, &mut rows, "strike (simd-json tape walk)", || {
+    row(&mut g, &mut rows, "strike FrameParser (simd-json tape walk)", || {
         j = (j + 1) % n;
         p.parse(black_box(&snaps[j]), &u).1
     });
@@ -884,6 +891,7 @@ fn book(c: &mut Criterion) {
             println!("{}: hftbacktest ROIVectorMarketDepth differs from Strike on {bad} of {n} steps", s.name);
         }
         println!("{}: Strike's book was crossed after {} of {n} steps (applied all the same)", s.name, s.crossed);
+        println!("{}: finest grid step per market, centicents (hftbacktest's tick): {:?}", s.name, s.ticks);
 
         let mut rows = Vec::new();
         let mut g = c.benchmark_group(group);
