@@ -11,9 +11,10 @@
 //! to [`MarketId`]s through the subscription's [`MarketIndex`]; an unknown ticker is a fault.
 //!
 //! `orderbook_delta` frames, the bulk of the feed, first go through a hand-written scanner
-//! ([`super::fastpath`], about 5× cheaper) that takes only the exact shapes Kalshi sends and
-//! hands everything else to the simd-json path; both give the same [`Parsed`] for every frame
-//! the scanner takes ([`FrameParser::cross_check`], used by the tests and the `fuzz/` target).
+//! ([`super::fastpath`]: 91 ns against 366 ns per recorded delta, `--bench parse_fast`) that
+//! takes only the exact shapes Kalshi sends and hands everything else to the simd-json path;
+//! both give the same [`Parsed`] for every frame the scanner takes
+//! ([`FrameParser::cross_check`], used by the tests and the `fuzz/` target).
 //!
 //! NO-side prices: with `use_yes_price: true` (our subscriptions) NO levels arrive on the YES
 //! scale; recordings made with Kalshi's legacy default carry NO prices and are converted here
