@@ -8,9 +8,11 @@
 //! at that pace (`Pacing::Recorded`), so every frame stands alone on the wire; a probe strategy
 //! sends a 0.01-contract IOC at the best ask on every book update. Each create is paired with
 //! the last frame sent before it (unambiguous: the engine answers well within 2 ms; a create
-//! more than 2 ms after its frame is counted as unpaired). The account is on the `prestige`
-//! rate-limit tier so that no order waits for a token. Both topologies, with the default
-//! `spin-yield` threads, unpinned (2 vCPUs for the engine's threads and the simulator's).
+//! more than 2 ms after its frame is counted as unpaired). Rows: `fused` and `split` with the
+//! default `spin-yield` threads, and `fused` with `block` (a thread that sleeps when idle leaves
+//! the second core to the simulator's threads). The account is on the `prestige`
+//! rate-limit tier so that no order waits for a token. Threads are unpinned: 2 vCPUs here for
+//! the engine's threads and the simulator's.
 //!
 //! Not criterion: one sample per frame, from the simulator's stamps, in an HDR histogram.
 //! `cargo bench -p strike-bench --bench wire_to_wire`
@@ -70,12 +72,20 @@ fn main() {
         "  {:<8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
         "topology", "paired", "unpaired", "p50 µs", "p90 µs", "p99 µs", "max µs", "t2t p50", "rtt p50"
     );
-    for topology in [Topology::Fused, Topology::Split] {
+    let block = strike_engine::pipeline::threads::ThreadSpec {
+        core: None,
+        wait: strike_engine::pipeline::threads::WaitStrategy::Block,
+    };
+    let blocking = strike_engine::pipeline::threads::Threads { feed: block, trader: block, gateway: block };
+    for (topology, threads) in
+        [(Topology::Fused, Default::default()), (Topology::Split, Default::default()), (Topology::Fused, blocking)]
+    {
         // One order per 2 ms frame is 500 creates/s: the `prestige` tier's buckets (800 creates/s)
         // never hold one back, so the latency is the stack's, not the rate limiter's.
         let cfg = EngineConfig {
             strategies_dir: PathBuf::new(),
             topology,
+            threads,
             rate_limit_tier: strike_engine::gateway::ratelimit::Tier::Prestige,
             ..EngineConfig::default()
         };
@@ -108,8 +118,8 @@ fn main() {
         }
         let us = |v: u64| v as f64 / 1000.0;
         println!(
-            "  {:<8} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.1}µs {:>8.1}µs",
-            topology.name(),
+            "  {:<14} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.1}µs {:>8.1}µs",
+            format!("{}, {}", topology.name(), threads.feed.wait.name()),
             paired,
             unpaired,
             us(h.value_at_quantile(0.5)),
