@@ -461,7 +461,8 @@ struct State {
     /// Order commands read but not yet applied: `(arrival time, number)`.
     in_flight: BTreeSet<(u64, u64)>,
     next_command: u64,
-    /// [`super::stats::wire_ns`] when each create request had been read.
+    /// [`super::stats::wire_ns`] when each create request had been read (before its signature
+    /// was checked).
     create_read_ns: Vec<u64>,
 }
 
@@ -931,6 +932,9 @@ struct Request {
     /// The client asked to close after this request.
     close: bool,
     auth: Result<(), AuthError>,
+    /// [`super::stats::wire_ns`] once the whole request had been read and parsed, before its
+    /// signature was checked.
+    read_wire_ns: u64,
 }
 
 enum Read1 {
@@ -974,6 +978,7 @@ fn read_request(shared: &Shared, tls: &mut Tls, buf: &mut Vec<u8>) -> Read1 {
                         return Read1::Bad(413, format!("body of {len} bytes exceeds {MAX_BODY}"));
                     }
                     if buf.len() >= head + len {
+                        let read_wire_ns = super::stats::wire_ns();
                         let method = req.method.unwrap_or("").to_string();
                         let target = req.path.unwrap_or("").to_string();
                         let conn_hdr = header(headers, "connection").unwrap_or("").to_ascii_lowercase();
@@ -989,7 +994,7 @@ fn read_request(shared: &Shared, tls: &mut Tls, buf: &mut Vec<u8>) -> Read1 {
                         );
                         let body = buf[head..head + len].to_vec();
                         buf.drain(..head + len);
-                        return Read1::Request(Request { method, target, body, close, auth });
+                        return Read1::Request(Request { method, target, body, close, auth, read_wire_ns });
                     }
                 }
                 Ok(httparse::Status::Partial) => {
@@ -1261,7 +1266,6 @@ impl Handled {
 
 /// Answers one request.
 fn handle(shared: &Shared, req: &Request) -> Handled {
-    let read_wire_ns = super::stats::wire_ns();
     let shape = shared.error_shape;
     let (path, query) = req.target.split_once('?').unwrap_or((req.target.as_str(), ""));
     let routed = route(&req.method, path);
@@ -1271,7 +1275,7 @@ fn handle(shared: &Shared, req: &Request) -> Handled {
     let mut g = shared.lock();
     let st = &mut *g;
     if matches!(routed, Ok((Route::Create, _))) && st.create_read_ns.len() < super::stats::MAX_WIRE_STAMPS {
-        st.create_read_ns.push(read_wire_ns);
+        st.create_read_ns.push(req.read_wire_ns);
     }
     *st.http.requests.entry(format!("{} {template}", req.method)).or_default() += 1;
     let delay = st.faults.response_delay;
