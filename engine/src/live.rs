@@ -436,9 +436,12 @@ pub const SIM_PRIVATE_SETTLE: Duration = Duration::from_secs(2);
 ///   ([`ServedCounts`]) and the private messages published so far (at most
 ///   [`SIM_PRIVATE_SETTLE`] more), the source reports [`SourcePoll::Done`], so the pipeline
 ///   drains the orders still in flight and ends as at the end of an in-process replay: no
-///   timer decides when the recording is over. A lost connection starts the count again (the
-///   simulator replays from the start on a new session). No frame for `stall` makes it give up
-///   ([`SimProgress::Stalled`]).
+///   timer decides when the recording is over. A lost connection starts the count again, but the
+///   linked simulator resumes a new session from its shared replay clock (fresh snapshots, then
+///   the events not yet served) instead of replaying from the start, so after a reconnect the
+///   count cannot complete: the run then ends when no frame has come for `stall`
+///   ([`SimProgress::Stalled`], the fault `sim.replay_incomplete`). Known gap: the end of such a
+///   run should follow the simulator's own "replay exhausted" per connection instead.
 ///
 /// **Time.** Every frame is stamped with the recording's receive time of the data frame being
 /// served (the `k`-th data frame on a connection is the plan's `k`-th, [`ServedPlan::times`];
