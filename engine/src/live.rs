@@ -294,7 +294,8 @@ pub const SIM_STALL: Duration = Duration::from_secs(60);
 /// a listed market's `orderbook_delta` once a snapshot of that market came before it in the
 /// recording (earlier deltas have no book to apply to and are not served); every `trade` of a
 /// listed market. Frames of other types, and of markets the header does not list, are not
-/// served. Each session replays the whole recording, so a reconnect starts the count again.
+/// served. These are what the first session serves; a session after a reconnect resumes from the
+/// simulator's shared clock instead ([`SimSource`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServedCounts {
     /// `orderbook_snapshot` frames.
@@ -393,6 +394,11 @@ pub trait SimWatch: Send {
     fn account_read(&mut self) -> bool;
     /// Private messages (`fill`, `user_order`) the exchange has published so far.
     fn private_published(&mut self) -> u64;
+    /// The data frames the simulator sent on its latest connection, once that connection's
+    /// replay is over (every event it serves written); `None` while frames are still due.
+    fn latest_connection_done(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 impl SimWatch for Arc<LinkedServers> {
@@ -401,6 +407,10 @@ impl SimWatch for Arc<LinkedServers> {
     }
     fn private_published(&mut self) -> u64 {
         self.rest.private_feed().map_or(0, |f| f.published())
+    }
+    fn latest_connection_done(&mut self) -> Option<u64> {
+        let last = self.ws.stats().connections().pop()?;
+        (last.replay_done && last.end.is_none()).then_some(last.data_frames)
     }
 }
 
@@ -436,12 +446,12 @@ pub const SIM_PRIVATE_SETTLE: Duration = Duration::from_secs(2);
 ///   ([`ServedCounts`]) and the private messages published so far (at most
 ///   [`SIM_PRIVATE_SETTLE`] more), the source reports [`SourcePoll::Done`], so the pipeline
 ///   drains the orders still in flight and ends as at the end of an in-process replay: no
-///   timer decides when the recording is over. A lost connection starts the count again, but the
-///   linked simulator resumes a new session from its shared replay clock (fresh snapshots, then
-///   the events not yet served) instead of replaying from the start, so after a reconnect the
-///   count cannot complete: the run then ends when no frame has come for `stall`
-///   ([`SimProgress::Stalled`], the fault `sim.replay_incomplete`). Known gap: the end of such a
-///   run should follow the simulator's own "replay exhausted" per connection instead.
+///   timer decides when the recording is over. The linked simulator resumes a new session from its
+///   shared replay clock (fresh snapshots, then the events not yet served) instead of replaying
+///   from the start, so after a reconnect the plan no longer applies: the connection is then
+///   complete once the simulator reports its replay over ([`SimWatch::latest_connection_done`])
+///   and every data frame it sent on it has arrived. No frame for `stall` makes it give up
+///   ([`SimProgress::Stalled`]).
 ///
 /// **Time.** Every frame is stamped with the recording's receive time of the data frame being
 /// served (the `k`-th data frame on a connection is the plan's `k`-th, [`ServedPlan::times`];
@@ -480,6 +490,8 @@ pub struct SimSource<S: FrameSource> {
     /// When the data was complete on this connection.
     complete_at: Option<Instant>,
     last_probe: Instant,
+    /// The connection was lost at least once: the simulator resumes rather than replays.
+    reconnected: bool,
 }
 
 impl<S: FrameSource> SimSource<S> {
@@ -507,6 +519,7 @@ impl<S: FrameSource> SimSource<S> {
             has_held: false,
             complete_at: None,
             last_probe: now - SIM_PROBE_EVERY,
+            reconnected: false,
         }
     }
 
@@ -546,8 +559,22 @@ impl<S: FrameSource> SimSource<S> {
 
     /// Whether the run is over on this connection (data complete, private messages in).
     fn finished(&mut self) -> bool {
-        if self.frames_this_connection == 0 || !self.seen.reached(&self.target) {
+        if self.frames_this_connection == 0 {
             return false;
+        }
+        if !self.seen.reached(&self.target) {
+            // After a reconnect the simulator resumes from its shared clock (fresh snapshots,
+            // then what it has not served yet), so the plan no longer applies: the connection
+            // is complete once its replay is over and every data frame it sent has arrived.
+            if self.reconnected && Instant::now().duration_since(self.last_probe) >= SIM_PROBE_EVERY {
+                self.last_probe = Instant::now();
+                if self.watch.latest_connection_done().is_some_and(|n| self.data_this_connection as u64 >= n) {
+                    self.seen = self.target;
+                }
+            }
+            if !self.seen.reached(&self.target) {
+                return false;
+            }
         }
         let now = Instant::now();
         let since = *self.complete_at.get_or_insert(now);
@@ -618,6 +645,7 @@ impl<S: FrameSource> FrameSource for SimSource<S> {
             progress,
             stall,
             last_frame,
+            reconnected,
             ..
         } = self;
         match inner.next_frame() {
@@ -654,6 +682,7 @@ impl<S: FrameSource> FrameSource for SimSource<S> {
                 *private_seen = 0;
                 *frames_this_connection = 0;
                 *data_this_connection = 0;
+                *reconnected = true;
                 self.complete_at = None;
                 SourcePoll::Disconnected
             }
@@ -929,6 +958,8 @@ mod tests {
         account: Arc<AtomicBool>,
         published: Arc<AtomicU64>,
         asked: Arc<AtomicU64>,
+        /// 0: the latest connection's replay is not over; n + 1: over after n data frames.
+        done_after: Arc<AtomicU64>,
     }
 
     impl SimWatch for Watch {
@@ -938,6 +969,9 @@ mod tests {
         }
         fn private_published(&mut self) -> u64 {
             self.published.load(Ordering::SeqCst)
+        }
+        fn latest_connection_done(&mut self) -> Option<u64> {
+            self.done_after.load(Ordering::SeqCst).checked_sub(1)
         }
     }
 
@@ -1015,5 +1049,39 @@ mod tests {
         assert_eq!(s.progress(), SimProgress::Complete);
         assert_eq!(s.seen(), ServedCounts { snapshots: 1, deltas: 1, trades: 0 });
         assert_eq!(next(&mut s), "done", "and stays done");
+    }
+
+    #[test]
+    fn after_a_reconnect_the_run_ends_when_the_simulator_says_the_resumed_replay_is_over() {
+        let watch = Watch::default();
+        watch.account.store(true, Ordering::SeqCst);
+        let steps = vec![
+            Step::Frame(ACK),
+            Step::Frame(SNAP),
+            Step::Lost,
+            // the resumed session: a fresh snapshot of the book as it stands, and the delta had
+            // already been served before the drop, so nothing more comes
+            Step::Frame(ACK),
+            Step::Frame(SNAP),
+        ];
+        let mut s = source(steps, &watch);
+        for _ in 0..5 {
+            next(&mut s);
+        }
+        std::thread::sleep(SIM_PROBE_EVERY);
+        assert_eq!(next(&mut s), "idle", "the plan is not reached and the simulator has not said it is over");
+        assert_eq!(s.progress(), SimProgress::Running);
+        watch.done_after.store(2, Ordering::SeqCst); // over after 1 data frame on this connection
+        std::thread::sleep(SIM_PROBE_EVERY);
+        let mut end = next(&mut s);
+        for _ in 0..100 {
+            if end == "done" {
+                break;
+            }
+            std::thread::sleep(SIM_PROBE_EVERY);
+            end = next(&mut s);
+        }
+        assert_eq!(end, "done");
+        assert_eq!(s.progress(), SimProgress::Complete);
     }
 }

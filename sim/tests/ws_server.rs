@@ -425,6 +425,7 @@ fn orderbook_stream_no_price_scale_matches_the_recording() {
     let c = server.stats().connection(0).unwrap();
     assert_eq!((c.sent("orderbook_snapshot"), c.sent("orderbook_delta"), c.sent("subscribed")), (12, 245, 1));
     assert_eq!((c.data_frames, c.commands, c.end.clone()), (257, 2, None));
+    assert!(c.replay_done, "every event served and flushed");
     ws.close(None).unwrap();
     while ws.read().is_ok() {}
     wait_for("the session to end", || server.stats().connection(0).unwrap().end.is_some());
@@ -611,6 +612,7 @@ fn close_after_fault_drops_the_first_session_and_a_reconnect_gets_a_clean_one() 
     let c = server.stats().connections();
     assert_eq!(c.len(), 2);
     assert_eq!((c[0].data_frames, c[0].end.clone()), (50, Some(ConnEnd::FaultClose)));
+    assert!(!c[0].replay_done, "dropped after 50 of 257 frames");
     assert_eq!((c[1].data_frames, c[1].sent("orderbook_snapshot")), (257, 12));
 }
 

@@ -37,6 +37,10 @@ pub struct ConnStats {
     pub pings_received: u64,
     /// How the session ended; `None` while it is open.
     pub end: Option<ConnEnd>,
+    /// The session's replay has started and every recording event it serves has been written
+    /// and flushed (its [`ConnStats::data_frames`] are final unless the client asks for
+    /// snapshots).
+    pub replay_done: bool,
 }
 
 impl ConnStats {

@@ -601,6 +601,9 @@ impl Conn<'_> {
                 n += 1;
             }
             self.ws.flush()?;
+            if self.replay_base.is_some() && self.session.next_event_ns().is_none() && self.held.is_empty() {
+                self.shared.stats.update(self.index, |c| c.replay_done = true);
+            }
         }
     }
 
